@@ -1,0 +1,58 @@
+# K2 Serverless — developer entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+# The Lambda runtime is python3.12; develop and test on the same interpreter when it exists
+# (on PATH, or in pyenv), otherwise fall back to python3 (>= 3.11 is supported).
+PYTHON ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12 python3; do \
+	"$$p" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null && { command -v "$$p" || echo "$$p"; } && break; done)
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml uv.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	@UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --all-extras --python $(BIN)/python -q
+	@touch $@
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install the locked dependencies
+
+.PHONY: run
+run: $(STAMP) ## The main job: generated Binance frames -> Kinesis -> normalize -> Parquet on S3 (embedded endpoint)
+	$(BIN)/k2 run $(ARGS)
+
+.PHONY: test
+test: $(STAMP) ## Default suite (unit + integration; excludes slow, chaos, operational, soak, performance)
+	$(BIN)/pytest -q
+
+.PHONY: test-unit
+test-unit: $(STAMP) ## Unit tests only
+	$(BIN)/pytest -q -m unit
+
+.PHONY: test-integration
+test-integration: $(STAMP) ## Integration tests (moto server, or AWS_ENDPOINT_URL)
+	$(BIN)/pytest -q -m integration
+
+.PHONY: lint
+lint: $(STAMP) ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: format
+format: $(STAMP) ## Apply ruff formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: type-check
+type-check: $(STAMP) ## mypy
+	$(BIN)/mypy
+
+.PHONY: ci-quality
+ci-quality: lint type-check ## Lint and type-check, as CI runs them
+
+.PHONY: help
+help: ## List targets
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-22s %s\n", $$1, $$2}'

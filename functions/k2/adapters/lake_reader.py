@@ -1,0 +1,43 @@
+"""Read the staging lake back as one Arrow table (pyarrow's S3 client, any endpoint)."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+from pyarrow import fs
+
+from k2 import schema
+from k2.config import LakeSettings
+
+
+def s3_filesystem(endpoint_url: str | None) -> fs.S3FileSystem:
+    """pyarrow ignores AWS_ENDPOINT_URL, so the endpoint is passed explicitly."""
+    if not endpoint_url:
+        return fs.S3FileSystem(region=os.environ.get("AWS_REGION", "us-east-1"))
+    parsed = urlparse(endpoint_url)
+    return fs.S3FileSystem(
+        access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
+        secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        endpoint_override=parsed.netloc,
+        scheme=parsed.scheme or "http",
+    )
+
+
+def read_staging(settings: LakeSettings) -> pa.Table:
+    """All staging rows with the partition keys restored as columns (TradeV2 column order)."""
+    partitioning = ds.partitioning(
+        pa.schema([(key, pa.string()) for key in schema.PARTITION_KEYS]), flavor="hive"
+    )
+    dataset = ds.dataset(
+        f"{settings.bucket}/{settings.staging_prefix.strip('/')}",
+        filesystem=s3_filesystem(settings.endpoint_url),
+        format="parquet",
+        partitioning=partitioning,
+        schema=pa.unify_schemas([schema.staging_file_schema(), partitioning.schema]),
+    )
+    table = dataset.to_table()
+    return table.select([*schema.field_names(), "trade_date"])

@@ -1,0 +1,65 @@
+"""Recording files: one `<local_receive_ns> <raw websocket text frame>` per line, gzip or plain.
+
+This is the format of the recorded sessions in shared/data/binance, of `k2.binance.generator`
+output and of `k2 record`. Any file in this format can be replayed.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from k2.binance.frames import parse_frames
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class RecordingFormatError(ValueError):
+    """A line that is not `<receive_ns> <frame>`."""
+
+
+@dataclass(frozen=True)
+class RecordedFrame:
+    receive_ns: int
+    frame: bytes
+
+
+def open_recording(path: Path) -> IO[bytes]:
+    """Open plain or gzip (detected by content, not by name)."""
+    with path.open("rb") as probe:
+        compressed = probe.read(2) == _GZIP_MAGIC
+    return gzip.open(path, "rb") if compressed else path.open("rb")
+
+
+def read_recording(path: Path) -> Iterator[RecordedFrame]:
+    with open_recording(path) as lines:
+        for number, line in enumerate(lines, start=1):
+            line = line.rstrip(b"\r\n")
+            if not line:
+                continue
+            stamp, separator, frame = line.partition(b" ")
+            if not separator or not stamp.isdigit():
+                raise RecordingFormatError(f"{path}:{number}: expected '<receive_ns> <frame>'")
+            yield RecordedFrame(int(stamp), frame)
+
+
+def write_recording(frames: Iterable[RecordedFrame], out: IO[bytes]) -> int:
+    count = 0
+    for recorded in frames:
+        out.write(b"%d %s\n" % (recorded.receive_ns, recorded.frame))
+        count += 1
+    return count
+
+
+def trade_ids_by_symbol(frames: Iterable[bytes]) -> dict[str, set[int]]:
+    """The distinct trade ids per symbol in a stream of frames: what must reach the lake."""
+    parsed = parse_frames(list(frames)).trades
+    ids: dict[str, set[int]] = {}
+    for symbol, source_id in zip(
+        parsed["symbol"].to_pylist(), parsed["source_id"].to_pylist(), strict=True
+    ):
+        ids.setdefault(symbol, set()).add(source_id)
+    return ids

@@ -1,0 +1,59 @@
+"""Names and settings shared by the handlers, the local runtime and the SAM template.
+
+Lambda functions read them from environment variables that template.yaml sets; the local
+runtime sets the same variables, so handlers run unchanged in both places.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_STREAM_NAME = "k2-trades"
+DEFAULT_LAKE_BUCKET = "k2-lake"
+DEFAULT_GLUE_DATABASE = "k2"
+DEFAULT_STAGING_TABLE = "trades_staging"
+DEFAULT_STAGING_PREFIX = "staging/trades"
+DEFAULT_DEAD_LETTER_PREFIX = "dead-letter/normalize"
+
+
+@dataclass(frozen=True)
+class LakeSettings:
+    bucket: str
+    staging_prefix: str
+    dead_letter_bucket: str
+    dead_letter_prefix: str
+    glue_database: str
+    staging_table: str
+    endpoint_url: str | None
+
+    @property
+    def staging_location(self) -> str:
+        return f"s3://{self.bucket}/{self.staging_prefix.strip('/')}/"
+
+    @classmethod
+    def from_env(cls) -> LakeSettings:
+        bucket = os.environ.get("LAKE_BUCKET", DEFAULT_LAKE_BUCKET)
+        return cls(
+            bucket=bucket,
+            staging_prefix=os.environ.get("STAGING_PREFIX", DEFAULT_STAGING_PREFIX),
+            dead_letter_bucket=os.environ.get("DEAD_LETTER_BUCKET", bucket),
+            dead_letter_prefix=os.environ.get("DEAD_LETTER_PREFIX", DEFAULT_DEAD_LETTER_PREFIX),
+            glue_database=os.environ.get("GLUE_DATABASE", DEFAULT_GLUE_DATABASE),
+            staging_table=os.environ.get("STAGING_TABLE", DEFAULT_STAGING_TABLE),
+            endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+        )
+
+    def as_env(self) -> dict[str, str]:
+        """The environment a handler needs to find these resources."""
+        env = {
+            "LAKE_BUCKET": self.bucket,
+            "STAGING_PREFIX": self.staging_prefix,
+            "DEAD_LETTER_BUCKET": self.dead_letter_bucket,
+            "DEAD_LETTER_PREFIX": self.dead_letter_prefix,
+            "GLUE_DATABASE": self.glue_database,
+            "STAGING_TABLE": self.staging_table,
+        }
+        if self.endpoint_url:
+            env["AWS_ENDPOINT_URL"] = self.endpoint_url
+        return env

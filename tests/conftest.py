@@ -1,0 +1,123 @@
+"""Shared fixtures: recorded data, Kinesis-shaped events, in-process moto and a moto server."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from k2.adapters import aws
+from k2.adapters.lake import ensure_staging_table
+from k2.config import LakeSettings
+from k2.local.endpoint import LOCAL_CREDENTIALS, embedded_endpoint, reset
+from k2.local.environment import scoped_environment
+from k2.local.pipeline import LOCAL_HANDLER_ENV
+from normalize import handler
+
+RECORDINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance"
+BTC_RECORDING = RECORDINGS / "spot_btcusdt_20240808.gz"
+ETH_RECORDING = RECORDINGS / "spot_ethusdt_20240808.gz"
+# The recording's README: contiguous trade ids per symbol.
+RECORDED_TRADE_IDS = {
+    "BTCUSDT": range(3735683259, 3735693015 + 1),
+    "ETHUSDT": range(1520538925, 1520545030 + 1),
+}
+
+
+@pytest.fixture
+def recordings() -> list[Path]:
+    missing = [path for path in (BTC_RECORDING, ETH_RECORDING) if not path.is_file()]
+    if missing:
+        pytest.skip(f"recorded Binance session not found at {RECORDINGS} (shared/ not beside repo)")
+    return [BTC_RECORDING, ETH_RECORDING]
+
+
+def kinesis_event(
+    payloads: list[bytes],
+    shard_id: str = "shardId-000000000000",
+    first_sequence: int = 49_600_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000,
+    arrival: float = 1_723_161_300.5,
+) -> dict[str, Any]:
+    """A Lambda Kinesis event (the shape of `sam local generate-event kinesis get-records`)."""
+    return {
+        "Records": [
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": "BTCUSDT",
+                    "sequenceNumber": str(first_sequence + index),
+                    "data": base64.b64encode(payload).decode(),
+                    "approximateArrivalTimestamp": arrival + index / 1000,
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"{shard_id}:{first_sequence + index}",
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::000000000000:role/k2-normalize-role",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:kinesis:us-east-1:000000000000:stream/k2-trades",
+            }
+            for index, payload in enumerate(payloads)
+        ]
+    }
+
+
+def create_lake(settings: LakeSettings) -> None:
+    s3 = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name="us-east-1")
+    s3.create_bucket(Bucket=settings.bucket)
+    glue = boto3.client("glue", endpoint_url=settings.endpoint_url, region_name="us-east-1")
+    ensure_staging_table(
+        glue, settings.glue_database, settings.staging_table, settings.staging_location
+    )
+
+
+@pytest.fixture(autouse=True)
+def fresh_handler_state() -> Iterator[None]:
+    """Each test is a cold start: no sink (and no Glue partitions) remembered from another."""
+    handler.build_sink.cache_clear()
+    aws._cached_client.cache_clear()
+    yield
+    handler.build_sink.cache_clear()
+    aws._cached_client.cache_clear()
+
+
+@pytest.fixture
+def in_process_lake() -> Iterator[LakeSettings]:
+    """moto in-process (boto3 only) with the lake bucket and Glue table created."""
+    env: dict[str, str | None] = {**LOCAL_CREDENTIALS, **LOCAL_HANDLER_ENV}
+    env["AWS_ENDPOINT_URL"] = None
+    with scoped_environment(env), mock_aws():
+        settings = LakeSettings.from_env()
+        create_lake(settings)
+        with scoped_environment(settings.as_env()):
+            yield settings
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """One moto server over HTTP for the session; or AWS_ENDPOINT_URL (e.g. LocalStack)."""
+    external = os.environ.get("AWS_ENDPOINT_URL")
+    if external:
+        yield external
+        return
+    with embedded_endpoint() as url:
+        yield url
+
+
+@pytest.fixture
+def server_lake(moto_server: str) -> Iterator[LakeSettings]:
+    """A clean lake on the HTTP endpoint, for pyarrow / awswrangler clients."""
+    if "AWS_ENDPOINT_URL" not in os.environ:
+        reset(moto_server)
+    env = {**LOCAL_CREDENTIALS, **LOCAL_HANDLER_ENV, "AWS_ENDPOINT_URL": moto_server}
+    with scoped_environment(env):
+        settings = LakeSettings.from_env()
+        create_lake(settings)
+        with scoped_environment(settings.as_env()):
+            yield settings
