@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from moto import mock_aws
 from k2.adapters import aws
 from k2.adapters.lake import ensure_staging_table
 from k2.config import LakeSettings
+from k2.local import event_source
 from k2.local.endpoint import LOCAL_CREDENTIALS, embedded_endpoint, reset
 from k2.local.environment import scoped_environment
 from k2.local.pipeline import LOCAL_HANDLER_ENV
@@ -44,28 +45,18 @@ def kinesis_event(
     first_sequence: int = 49_600_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000,
     arrival: float = 1_723_161_300.5,
 ) -> dict[str, Any]:
-    """A Lambda Kinesis event (the shape of `sam local generate-event kinesis get-records`)."""
-    return {
-        "Records": [
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": "BTCUSDT",
-                    "sequenceNumber": str(first_sequence + index),
-                    "data": base64.b64encode(payload).decode(),
-                    "approximateArrivalTimestamp": arrival + index / 1000,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"{shard_id}:{first_sequence + index}",
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::000000000000:role/k2-normalize-role",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:kinesis:us-east-1:000000000000:stream/k2-trades",
-            }
-            for index, payload in enumerate(payloads)
-        ]
-    }
+    """A Lambda Kinesis event carrying `payloads`, one record each, consecutive sequences."""
+    records = [
+        {
+            "PartitionKey": "BTCUSDT",
+            "SequenceNumber": str(first_sequence + index),
+            "Data": payload,
+            "ApproximateArrivalTimestamp": datetime.fromtimestamp(arrival + index / 1000, UTC),
+        }
+        for index, payload in enumerate(payloads)
+    ]
+    stream_arn = "arn:aws:kinesis:us-east-1:000000000000:stream/k2-trades"
+    return event_source.kinesis_event(records, shard_id, stream_arn)
 
 
 def create_lake(settings: LakeSettings) -> None:

@@ -27,17 +27,30 @@ def _parser() -> argparse.ArgumentParser:
         "Parquet on S3 + Glue, then counts per symbol against the source. Exits 1 if any "
         "trade was lost or duplicated.",
     )
-    run_parser.add_argument("--replay", nargs="+", type=Path, default=(), metavar="FILE",
-                            help="recordings '<recv_ns> <frame>' per line (gzip or plain)")
-    run_parser.add_argument("--symbols", default="BTCUSDT,ETHUSDT,BNBUSDT",
-                            help="symbols to generate when not replaying (comma-separated)")
+    run_parser.add_argument(
+        "--replay",
+        nargs="+",
+        type=Path,
+        default=(),
+        metavar="FILE",
+        help="recordings '<recv_ns> <frame>' per line (gzip or plain)",
+    )
+    run_parser.add_argument(
+        "--symbols",
+        default="BTCUSDT,ETHUSDT,BNBUSDT",
+        help="symbols to generate when not replaying (comma-separated)",
+    )
     run_parser.add_argument("--trades-per-symbol", type=int, default=5_000)
     run_parser.add_argument("--seed", type=int, default=7)
-    run_parser.add_argument("--endpoint-url", default=None,
-                            help="use this AWS-compatible endpoint instead of an embedded one")
+    run_parser.add_argument(
+        "--endpoint-url",
+        default=None,
+        help="use this AWS-compatible endpoint instead of an embedded one",
+    )
     run_parser.add_argument("--shards", type=int, default=2)
-    run_parser.add_argument("--batch-size", type=int, default=100,
-                            help="Kinesis records per handler invocation")
+    run_parser.add_argument(
+        "--batch-size", type=int, default=100, help="Kinesis records per handler invocation"
+    )
     run_parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     run_parser.set_defaults(command=_run)  # fmt: skip
     return parser

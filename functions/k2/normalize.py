@@ -118,9 +118,9 @@ class KinesisBatch:
             position = self._frame_positions[index]
             dead_letters.append(DeadLetter(rejection.reason, self._frames[index], origin, position))
         frame_index = np.asarray(parsed.trades["frame_index"], dtype=np.int64)
-        row_records = frame_records[frame_index] if len(frame_index) else frame_index
+        row_records = frame_records[frame_index]
         arrival = np.array([o.arrival_us for o in self.origins], dtype=np.int64)
-        trades = build_tradev2(parsed.trades, arrival[row_records] if len(row_records) else [])
+        trades = build_tradev2(parsed.trades, arrival[row_records])
         unique = first_occurrences(trades["message_id"])
         return NormalizedBatch(
             trades=trades.take(pa.array(unique)),

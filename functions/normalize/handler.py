@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2.adapters import aws
@@ -69,7 +70,7 @@ def report(batch: NormalizedBatch, outcome: StoreOutcome) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     processor = StagingBatchProcessor(build_sink(LakeSettings.from_env()), on_stored=report)
     return process_partial_response(
         event=event, record_handler=processor.record_handler, processor=processor, context=context

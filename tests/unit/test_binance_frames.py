@@ -125,6 +125,7 @@ def test_non_trade_frames_are_recognised_and_never_become_trades(frame, kind):
         (SPOT.replace(b'"s":"BTCUSDT"', b'"s":"btc usdt"'), "bad symbol"),
         (b'{"stream":"ethusdt@trade","data":' + SPOT + b"}", "does not match symbol"),
         (SPOT.replace(b'"e":"trade"', b'"e":"tradez"'), "unknown event type 'tradez'"),
+        (SPOT.replace(b'"e":"trade"', b'"e":["trade"]'), "event type e must be a string"),
         (b'{"hello":"world"}', "unrecognised frame without event type"),
         (AGG_TRADE.replace(b'"l":1520538927', b'"l":1'), "below first trade id"),
         (b" " * (binance.MAX_FRAME_BYTES + 1), "oversize frame"),

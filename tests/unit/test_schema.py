@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from decimal import Decimal
+from typing import Any, cast
 
 import fastavro
 import numpy as np
@@ -70,7 +71,7 @@ def test_rows_built_in_arrow_are_valid_avro_records_and_round_trip():
     buffer = io.BytesIO()
     fastavro.writer(buffer, schema.parsed_avro_schema(), records, validator=True)
     buffer.seek(0)
-    (read_back,) = list(fastavro.reader(buffer))
+    (read_back,) = [cast("dict[str, Any]", record) for record in fastavro.reader(buffer)]
     assert read_back["price"] == Decimal("61837.63000000")
     assert read_back["trade_id"] == "BINANCE-3735683259"
     assert read_back["side"] == "SELL"

@@ -23,6 +23,7 @@ def client(service: str, endpoint_url: str | None = None, region: str | None = N
 
 @cache
 def _cached_client(service: str, endpoint_url: str | None, region: str | None) -> Any:
-    return boto3.session.Session().client(
+    session: Any = boto3.session.Session()  # service names are dynamic; stubs want literals
+    return session.client(
         service, endpoint_url=endpoint_url, region_name=region or "us-east-1", config=_RETRIES
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any, cast
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
@@ -61,9 +62,10 @@ class StagingBatchProcessor(BatchProcessor):
             return
         error = BatchStoreError(f"store failed: {outcome.errors[0]!r}")
         still_ok = []
-        for record in self.success_messages:
-            if record.kinesis.sequence_number in outcome.failed_sequence_numbers:
-                self.fail_messages.append(record)
+        for record in self.success_messages:  # raw event dicts; failures hold data classes
+            raw = cast("dict[str, Any]", record)
+            if raw["kinesis"]["sequenceNumber"] in outcome.failed_sequence_numbers:
+                self.fail_messages.append(self._to_batch_type(raw, self.event_type))
                 self.exceptions.append((type(error), error, sys.exc_info()[2]))
             else:
                 still_ok.append(record)

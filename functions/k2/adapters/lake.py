@@ -7,6 +7,7 @@ copy) and needs a pandas round trip (one Decimal object per value).
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from k2 import schema
@@ -64,10 +65,8 @@ class StagingLake:
 
 def ensure_staging_table(glue: Any, database: str, table: str, location: str) -> None:
     """Create the Glue database and staging table (columns derived from the Avro schema)."""
-    try:
+    with suppress(glue.exceptions.AlreadyExistsException):
         glue.create_database(DatabaseInput={"Name": database})
-    except glue.exceptions.AlreadyExistsException:
-        pass
     table_input = {
         "Name": table,
         "TableType": "EXTERNAL_TABLE",
@@ -78,7 +77,9 @@ def ensure_staging_table(glue: Any, database: str, table: str, location: str) ->
         "StorageDescriptor": {
             **_PARQUET_FORMAT,
             "Location": location,
-            "Columns": [{"Name": name, "Type": kind} for name, kind in schema.glue_columns().items()],
+            "Columns": [
+                {"Name": name, "Type": kind} for name, kind in schema.glue_columns().items()
+            ],
         },
     }
     try:

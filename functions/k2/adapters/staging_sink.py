@@ -6,10 +6,11 @@ handler can answer with `batchItemFailures` for exactly those records.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from k2.normalize import NormalizedBatch
+from k2.normalize import DeadLetter, NormalizedBatch
 from k2.staging import PartitionSlice, split_partitions
 
 
@@ -18,7 +19,7 @@ class PartitionWriter(Protocol):
 
 
 class DeadLetterWriter(Protocol):
-    def write(self, letters: list, batch_id: str) -> str | None: ...  # type: ignore[type-arg]
+    def write(self, letters: Sequence[DeadLetter], batch_id: str) -> str | None: ...
 
 
 @dataclass

@@ -96,8 +96,8 @@ def parse_frames(frames: Sequence[bytes]) -> ParsedFrames:
     raw = pa.array(frames, pa.binary())
     fast_rows, fast_taken = _fast_spot_trades(raw)
     slow = _SlowPath()
-    for index in np.flatnonzero(~fast_taken):
-        slow.parse(int(index), frames[index])
+    for index in map(int, np.flatnonzero(~fast_taken)):
+        slow.parse(index, frames[index])
     trades = pa.concat_tables([fast_rows, slow.table()]).sort_by("frame_index")
     return ParsedFrames(trades, slow.rejections, slow.non_trades)
 
@@ -254,6 +254,8 @@ def _unwrap(message: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
 
 def _classify_payload(stream: str | None, payload: dict[str, Any]) -> dict[str, Any] | str:
     event = payload.get("e")
+    if event is not None and not isinstance(event, str):
+        raise FrameError(f"event type e must be a string, got {type(event).__name__}")
     if event == "trade":
         return _trade_row(stream, payload)
     if event == "aggTrade":

@@ -7,6 +7,7 @@ output and of `k2 record`. Any file in this format can be replayed.
 from __future__ import annotations
 
 import gzip
+import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ class RecordedFrame:
     frame: bytes
 
 
-def open_recording(path: Path) -> IO[bytes]:
+def open_recording(path: Path) -> io.BufferedIOBase:
     """Open plain or gzip (detected by content, not by name)."""
     with path.open("rb") as probe:
         compressed = probe.read(2) == _GZIP_MAGIC

@@ -8,12 +8,13 @@ Athena executes nothing (queries run on the embedded engine locally).
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import socket
-import urllib.request
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from urllib.parse import urlparse
 
 from moto.server import ThreadedMotoServer
 
@@ -56,6 +57,12 @@ def endpoint_environment(endpoint_url: str) -> AbstractContextManager[None]:
 
 def reset(endpoint_url: str) -> None:
     """Drop all state of a moto server (between tests)."""
-    request = urllib.request.Request(f"{endpoint_url}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback moto server
-        pass
+    parsed = urlparse(endpoint_url)
+    connection = http.client.HTTPConnection(parsed.netloc, timeout=10)
+    try:
+        connection.request("POST", "/moto-api/reset")
+        response = connection.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"moto reset failed: HTTP {response.status}")
+    finally:
+        connection.close()

@@ -125,7 +125,9 @@ def kinesis_event(records: list[dict[str, Any]], shard_id: str, stream_arn: str)
                     "partitionKey": record["PartitionKey"],
                     "sequenceNumber": record["SequenceNumber"],
                     "data": base64.b64encode(record["Data"]).decode("ascii"),
-                    "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"].timestamp(),
+                    "approximateArrivalTimestamp": record[
+                        "ApproximateArrivalTimestamp"
+                    ].timestamp(),
                 },
                 "eventSource": "aws:kinesis",
                 "eventVersion": "1.0",

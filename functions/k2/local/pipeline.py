@@ -104,8 +104,7 @@ def run(options: RunOptions, progress: Progress | None = None) -> RunReport:
         stack.enter_context(scoped_environment(lake.as_env()))
         local = LocalStack(lake=lake, shards=options.shards)
         create_resources(local)
-        report = _run_on(options, local, endpoint, say)
-    return report
+        return _run_on(options, local, endpoint, say)
 
 
 def _run_on(options: RunOptions, local: LocalStack, endpoint: str, say: Progress) -> RunReport:
@@ -174,9 +173,7 @@ def _source_frames(options: RunOptions) -> tuple[str, list[bytes]]:
 def reconcile(expected_trades: pa.Table, landed: pa.Table) -> list[SymbolReport]:
     """Compare source trade ids with lake rows, per symbol (spot trade ids: source_sequence)."""
     reports = []
-    symbols = sorted(
-        set(expected_trades["symbol"].to_pylist()) | set(landed["symbol"].to_pylist())
-    )
+    symbols = sorted(set(expected_trades["symbol"].to_pylist()) | set(landed["symbol"].to_pylist()))
     for symbol in symbols:
         want = _ids(expected_trades, "source_id", symbol)
         rows = _ids_list(landed, "source_sequence", symbol)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 
 from k2.adapters import aws
@@ -23,10 +24,8 @@ def create_resources(stack: LocalStack) -> None:
     endpoint = stack.lake.endpoint_url
     s3 = aws.client("s3", endpoint)
     for bucket in {stack.lake.bucket, stack.lake.dead_letter_bucket}:
-        try:
+        with suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
             s3.create_bucket(Bucket=bucket)
-        except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
-            pass
     ensure_staging_table(
         aws.client("glue", endpoint),
         stack.lake.glue_database,
@@ -34,10 +33,8 @@ def create_resources(stack: LocalStack) -> None:
         stack.lake.staging_location,
     )
     kinesis = aws.client("kinesis", endpoint)
-    try:
+    with suppress(kinesis.exceptions.ResourceInUseException):
         kinesis.create_stream(StreamName=stack.stream_name, ShardCount=stack.shards)
-    except kinesis.exceptions.ResourceInUseException:
-        pass
     _wait_active(kinesis, stack.stream_name)
 
 

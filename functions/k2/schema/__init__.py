@@ -84,7 +84,7 @@ def glue_columns() -> dict[str, str]:
 
 
 def glue_partition_columns() -> dict[str, str]:
-    return {key: "string" for key in PARTITION_KEYS}
+    return dict.fromkeys(PARTITION_KEYS, "string")
 
 
 def glue_type(arrow_type: pa.DataType) -> str:

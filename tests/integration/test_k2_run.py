@@ -1,0 +1,52 @@
+"""`k2 run`, the main job, as a user runs it: a subprocess on an embedded endpoint."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from k2.binance.generator import generate_frames
+from k2.binance.recording import write_recording
+
+pytestmark = pytest.mark.integration
+K2 = [sys.executable, "-m", "k2.cli"]
+
+
+def k2(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*K2, *args], capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_default_run_lands_every_generated_trade_and_prints_a_summary():
+    result = k2("run", "--trades-per-symbol", "400")
+    assert result.returncode == 0, result.stderr
+    assert "OK: every trade landed exactly once" in result.stdout
+    assert "OHLCV 1m" in result.stdout
+    assert "normalize" in result.stderr  # progress goes to stderr
+
+
+def test_json_summary_for_a_recording_it_has_never_seen(tmp_path: Path):
+    recording = tmp_path / "unseen.txt"
+    with recording.open("wb") as out:
+        frames = list(generate_frames(["SOLUSDT", "DOGETRY"], 700, seed=99))
+        write_recording([*frames[:50], *frames[50:]], out)
+        out.write(b"1723161255000000000 {this frame is broken\n")
+    result = k2("run", "--replay", str(recording), "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 0, result.stderr
+    assert report["ok"] is True
+    assert report["lost"] == 0
+    assert report["rejected_in_source"] == report["dead_letters"] == 1
+    assert {s["symbol"]: (s["expected"], s["landed_rows"]) for s in report["symbols"]} == {
+        "DOGETRY": (700, 700),
+        "SOLUSDT": (700, 700),
+    }
+
+
+def test_missing_recording_is_a_clear_error():
+    result = k2("run", "--replay", "/nonexistent/file.gz")
+    assert result.returncode == 2
+    assert "no such recording" in result.stderr

@@ -1,0 +1,90 @@
+"""The recorded Binance session through the normalize handler on a moto server over HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import awswrangler as wr
+import boto3
+import pyarrow.compute as pc
+import pytest
+
+from k2 import kpl
+from k2.adapters.kinesis_writer import partition_key
+from k2.adapters.lake_reader import read_staging
+from k2.binance.recording import read_recording
+from k2.local.lambda_context import LocalLambdaContext
+from normalize.handler import lambda_handler
+from tests.conftest import RECORDED_TRADE_IDS, kinesis_event
+
+pytestmark = [pytest.mark.integration, pytest.mark.recording]
+FRAMES_PER_RECORD = 500
+RECORDS_PER_BATCH = 10
+
+
+def kinesis_batches(frames: list[bytes]) -> list[dict]:
+    """Per symbol, KPL records of 500 frames; 10 records per invocation, like an ESM would."""
+    records = []
+    for symbol in sorted({partition_key(f) for f in frames}):
+        own = [f for f in frames if partition_key(f) == symbol]
+        for start in range(0, len(own), FRAMES_PER_RECORD):
+            records.append(kpl.aggregate(own[start : start + FRAMES_PER_RECORD], symbol))
+    return [
+        kinesis_event(records[start : start + RECORDS_PER_BATCH], first_sequence=10**20 + start)
+        for start in range(0, len(records), RECORDS_PER_BATCH)
+    ]
+
+
+def source_prices(frames: list[bytes]) -> dict[int, tuple[str, str]]:
+    prices = {}
+    for frame in frames:
+        data = json.loads(frame).get("data", {})
+        if data.get("e") == "trade":
+            prices[data["t"]] = (data["p"], data["q"])
+    return prices
+
+
+def test_every_recorded_trade_lands_exactly_once_with_exact_decimals(recordings, server_lake):
+    frames = [recorded.frame for path in recordings for recorded in read_recording(path)]
+    events = kinesis_batches(frames)
+    for event in events * 2:  # every batch delivered twice, as after a retry
+        response = lambda_handler(event, LocalLambdaContext("normalize"))
+        assert response == {"batchItemFailures": []}
+
+    lake = read_staging(server_lake)
+    for symbol, expected_ids in RECORDED_TRADE_IDS.items():
+        ids = lake.filter(pc.equal(lake["symbol"], symbol))["source_sequence"].to_pylist()
+        assert sorted(ids) == list(expected_ids), symbol  # contiguous, no gaps, no duplicates
+    assert lake.num_rows == 9_757 + 6_106
+
+    prices = source_prices(frames)
+    for trade_id, price, quantity in zip(
+        lake["source_sequence"].to_pylist(), lake["price"].to_pylist(),
+        lake["quantity"].to_pylist(), strict=True,
+    ):  # fmt: skip
+        assert (str(price), str(quantity)) == prices[trade_id]
+
+    s3 = boto3.client("s3")
+    dead = s3.list_objects_v2(Bucket=server_lake.bucket, Prefix=server_lake.dead_letter_prefix)
+    assert dead.get("KeyCount", 0) == 0  # the REST snapshot is a non-trade, not a dead letter
+
+
+def test_the_lake_is_readable_by_awswrangler_and_registered_in_glue(server_lake):
+    frames = [
+        f'{{"stream":"btcusdt@trade","data":{{"e":"trade","E":1723161255343,"s":"BTCUSDT",'
+        f'"t":{i},"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}}}'
+        .encode()
+        for i in range(1, 101)
+    ]  # fmt: skip
+    lambda_handler(kinesis_event([kpl.aggregate(frames, "BTCUSDT")]), LocalLambdaContext("n"))
+
+    frame = wr.s3.read_parquet(server_lake.staging_location, dataset=True)
+    assert len(frame) == 100
+    assert set(frame["symbol"].astype(str)) == {"BTCUSDT"}
+    assert str(frame["price"].iloc[0]) == "61837.63000000"
+    columns = wr.catalog.get_table_types(database="k2", table="trades_staging")
+    assert columns is not None
+    assert columns["price"] == "decimal(18,8)"
+    assert columns["trade_date"] == "string"
+    partitions = wr.catalog.get_parquet_partitions(database="k2", table="trades_staging")
+    assert list(partitions.values()) == [["BINANCE", "BTCUSDT", "2024-08-08"]]
