@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import io
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import boto3
-import pyarrow.parquet as pq
 import pytest
 
-from k2 import kpl
+from k2 import kpl, schema
 from k2.adapters import aws
 from k2.local.lambda_context import LocalLambdaContext
 from normalize.handler import lambda_handler
 from tests.conftest import kinesis_event
+from tests.lake_files import dead_letters, landed_ids, objects
 
 pytestmark = pytest.mark.unit
 
@@ -32,25 +30,6 @@ def invoke(event):
     return lambda_handler(event, LocalLambdaContext("normalize"))
 
 
-def objects(bucket: str, prefix: str) -> dict[str, bytes]:
-    s3 = boto3.client("s3", region_name="us-east-1")
-    listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-    return {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listing}
-
-
-def landed_ids(settings) -> list[int]:
-    files = objects(settings.bucket, settings.staging_prefix)
-    ids: list[int] = []
-    for body in files.values():
-        ids += pq.read_table(io.BytesIO(body))["source_sequence"].to_pylist()
-    return sorted(ids)
-
-
-def dead_letters(settings) -> list[dict]:
-    files = objects(settings.dead_letter_bucket, settings.dead_letter_prefix)
-    return [json.loads(line) for body in files.values() for line in body.splitlines()]
-
-
 def test_trades_land_as_one_parquet_file_per_partition(in_process_lake):
     payload = kpl.aggregate([trade("BTCUSDT", 1), trade("BTCUSDT", 2)], "BTCUSDT")
     response = invoke(kinesis_event([payload, b"\n".join([trade("ETHUSDT", 7)])]))
@@ -64,6 +43,19 @@ def test_trades_land_as_one_parquet_file_per_partition(in_process_lake):
     glue = boto3.client("glue", region_name="us-east-1")
     partitions = glue.get_partitions(DatabaseName="k2", TableName="trades_staging")["Partitions"]
     assert sorted(p["Values"][1] for p in partitions) == ["BTCUSDT", "ETHUSDT"]
+
+
+def test_the_first_write_of_a_new_deployment_creates_the_glue_table(in_process_lake):
+    glue = boto3.client("glue", region_name="us-east-1")
+    glue.delete_table(DatabaseName="k2", Name="trades_staging")
+    glue.delete_database(Name="k2")
+    assert invoke(kinesis_event([trade("BTCUSDT", 1)])) == {"batchItemFailures": []}
+    table = glue.get_table(DatabaseName="k2", Name="trades_staging")["Table"]
+    columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
+    assert columns == schema.glue_columns()
+    assert (
+        len(glue.get_partitions(DatabaseName="k2", TableName="trades_staging")["Partitions"]) == 1
+    )
 
 
 def test_poison_frames_go_to_the_dead_letter_prefix_and_good_ones_still_land(in_process_lake):

@@ -42,6 +42,18 @@ class StagingLake:
     def _register(self, partition: Partition) -> None:
         if partition in self._registered:
             return
+        try:
+            self._create_partition(partition)
+        except self._glue.exceptions.EntityNotFoundException:
+            # First write of a new deployment: the table's columns come from the Avro schema,
+            # so code creates it rather than a second hand-written copy in the template.
+            ensure_staging_table(
+                self._glue, self._database, self._table, f"s3://{self._bucket}/{self._prefix}/"
+            )
+            self._create_partition(partition)
+        self._registered.add(partition)
+
+    def _create_partition(self, partition: Partition) -> None:
         location = f"s3://{self._bucket}/{self._prefix}/{partition.path()}/"
         result = self._glue.batch_create_partition(
             DatabaseName=self._database,
@@ -60,7 +72,6 @@ class StagingLake:
         ]
         if errors:
             raise RuntimeError(f"Glue partition registration failed: {errors}")
-        self._registered.add(partition)
 
 
 def ensure_staging_table(glue: Any, database: str, table: str, location: str) -> None:
