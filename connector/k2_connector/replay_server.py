@@ -1,0 +1,322 @@
+"""A Binance-compatible market-data server that replays a recording, with faults on demand.
+
+Paths, as on Binance:
+  /stream?streams=btcusdt@trade/ethusdt@trade   combined streams ({"stream", "data"} envelopes)
+  /ws/btcusdt@trade                             one raw stream
+  /api/v3/historicalTrades?symbol=&fromId=&limit=   REST backfill from the same recording
+
+Like the real exchange, the recording plays on the server's clock once the first client
+connects: a frame published while a client is disconnected or stalled is missed by it, and the
+client must notice the gap in trade ids and backfill it over REST. Pings are sent every
+`ping_interval_s` and a client that does not answer within `ping_timeout_s` is closed
+(Binance: 20 s and 60 s). Connections are closed after `max_connection_s` (Binance: 24 h).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from k2.binance.frames import parse_frames
+from k2.binance.recording import RecordedFrame
+
+_STREAM = re.compile(rb'^\{"stream":"([^"]+)","data":(.*)\}$', re.DOTALL)
+MAX_HISTORICAL_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Faults injected per connection, counted in frames sent on that connection (0 = off)."""
+
+    drop_every: int = 0  # close the connection abruptly
+    stall_every: int = 0  # stay connected but send nothing for stall_s
+    stall_s: float = 0.0
+    shutdown_every: int = 0  # send serverShutdown, close after shutdown_grace_s
+    shutdown_grace_s: float = 0.5
+    duplicate_every: int = 0  # send the previous frame again
+    malformed_every: int = 0  # send a frame that is not valid JSON
+    gap_every: int = 0  # (global) never send gap_size trades on the websocket: REST has them
+    gap_size: int = 1
+    refuse_first: int = 0  # refuse the first N connection attempts with HTTP refuse_status
+    refuse_status: int = 429
+    retry_after_s: int = 1
+
+
+@dataclass
+class _Frame:
+    receive_ns: int
+    stream: str | None  # None: a frame without envelope (sent to every combined client)
+    payload: bytes  # the data object of an envelope, or the whole frame
+    raw: bytes  # as recorded
+    trade: tuple[str, int] | None  # (symbol, trade id) for trade frames
+
+
+@dataclass(eq=False)  # identity-hashed: kept in a set of live clients
+class _Client:
+    connection: ServerConnection
+    streams: set[str]
+    combined: bool
+    queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    sent: int = 0
+    stalled_until: float = 0.0
+
+
+@dataclass
+class ServerStats:
+    connections: int = 0
+    refused: int = 0
+    frames_published: int = 0
+    frames_sent: int = 0
+    dropped_connections: int = 0
+    stalls: int = 0
+    shutdowns: int = 0
+    duplicates_sent: int = 0
+    malformed_sent: int = 0
+    gap_trades_withheld: int = 0
+    rest_requests: int = 0
+
+
+class ReplayServer:
+    def __init__(
+        self,
+        frames: Sequence[RecordedFrame],
+        speed: float = 0.0,
+        faults: Faults | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ping_interval_s: float = 20.0,
+        ping_timeout_s: float = 60.0,
+        max_connection_s: float = 24 * 3600,
+    ) -> None:
+        """speed: 1.0 = recorded pace, 10.0 = ten times faster, 0 = as fast as possible."""
+        self._frames = _index(frames)
+        self._trades_by_symbol = _trades_by_symbol(self._frames)
+        self.speed, self.faults = speed, faults or Faults()
+        self._host, self._port = host, port
+        self._ping = (ping_interval_s, ping_timeout_s)
+        self._max_connection_s = max_connection_s
+        self._clients: set[_Client] = set()
+        self._first_client = asyncio.Event()
+        self.finished = asyncio.Event()
+        self.stats = ServerStats()
+        self._server: Server | None = None
+        self._publisher: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        """ws://host:port, to use as the connector's base URL (also serves REST over http)."""
+        assert self._server is not None, "server not started"
+        host, port = next(iter(self._server.sockets)).getsockname()[:2]
+        return f"ws://{host}:{port}"
+
+    @property
+    def rest_url(self) -> str:
+        return self.url.replace("ws://", "http://", 1)
+
+    async def __aenter__(self) -> ReplayServer:
+        self._server = await serve(
+            self._handle, self._host, self._port,
+            process_request=self._process_request,
+            ping_interval=self._ping[0], ping_timeout=self._ping[1],
+        )  # fmt: skip
+        self._publisher = asyncio.create_task(self._publish())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._publisher:
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher
+        if self._server:
+            self._server.close()
+            await self._server.wait_closed()
+
+    # --- HTTP: refusals and the REST endpoint ------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path)
+        if path.path == "/api/v3/historicalTrades":
+            self.stats.rest_requests += 1
+            return self._historical_trades(parse_qs(path.query))
+        if self.stats.refused < self.faults.refuse_first:
+            self.stats.refused += 1
+            headers = Headers({"Retry-After": str(self.faults.retry_after_s)})
+            return Response(self.faults.refuse_status, "Too Many Requests", headers, b"")
+        if not (path.path == "/stream" or path.path.startswith("/ws/")):
+            return connection.respond(HTTPStatus.NOT_FOUND, "unknown path\n")
+        return None
+
+    def _historical_trades(self, query: dict[str, list[str]]) -> Response:
+        try:
+            symbol = query["symbol"][0].upper()
+            from_id = int(query.get("fromId", ["0"])[0])
+            limit = min(int(query.get("limit", ["500"])[0]), MAX_HISTORICAL_LIMIT)
+        except (KeyError, ValueError):
+            return _json_response(400, {"code": -1100, "msg": "Illegal characters in parameter."})
+        trades = self._trades_by_symbol.get(symbol, [])
+        selected = [t for t in trades if t["id"] >= from_id][:limit]
+        return _json_response(200, selected)
+
+    # --- websocket ---------------------------------------------------------------------------
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        assert connection.request is not None
+        path = urlsplit(connection.request.path)
+        combined = path.path == "/stream"
+        if combined:
+            streams = set(parse_qs(path.query).get("streams", [""])[0].split("/"))
+        else:
+            streams = {path.path.removeprefix("/ws/")}
+        client = _Client(connection, streams, combined)
+        self.stats.connections += 1
+        self._clients.add(client)
+        self._first_client.set()
+        try:
+            await asyncio.wait_for(self._send_loop(client), timeout=self._max_connection_s)
+        except (TimeoutError, ConnectionClosed):
+            pass
+        finally:
+            self._clients.discard(client)
+            await connection.close()
+
+    async def _send_loop(self, client: _Client) -> None:
+        previous: bytes | None = None
+        while (message := await client.queue.get()) is not None:
+            if time.monotonic() < client.stalled_until:
+                continue  # stalled: connected, but this client misses the frame
+            await client.connection.send(message.decode())
+            client.sent += 1
+            self.stats.frames_sent += 1
+            if await self._inject(client, previous):
+                return
+            previous = message
+        await client.connection.close()  # the recording is over
+
+    async def _inject(self, client: _Client, previous: bytes | None) -> bool:
+        """Apply faults after a frame; True when the connection must end."""
+        faults, sent = self.faults, client.sent
+        if faults.duplicate_every and sent % faults.duplicate_every == 0 and previous:
+            await client.connection.send(previous.decode())
+            self.stats.duplicates_sent += 1
+        if faults.malformed_every and sent % faults.malformed_every == 0:
+            await client.connection.send('{"stream":"broken@trade","data":{"e":"trade",')
+            self.stats.malformed_sent += 1
+        if faults.stall_every and sent % faults.stall_every == 0:
+            client.stalled_until = time.monotonic() + faults.stall_s
+            self.stats.stalls += 1
+        if faults.shutdown_every and sent % faults.shutdown_every == 0:
+            await client.connection.send(self._shutdown_message(client))
+            self.stats.shutdowns += 1
+            await asyncio.sleep(faults.shutdown_grace_s)
+            return True
+        if faults.drop_every and sent % faults.drop_every == 0:
+            self.stats.dropped_connections += 1
+            client.connection.transport.abort()  # abrupt, like a network failure
+            return True
+        return False
+
+    @staticmethod
+    def _shutdown_message(client: _Client) -> str:
+        event = json.dumps({"e": "serverShutdown", "E": int(time.time() * 1000)})
+        if client.combined:
+            return json.dumps({"stream": next(iter(client.streams)), "data": json.loads(event)})
+        return event
+
+    # --- the exchange's clock ----------------------------------------------------------------
+
+    async def _publish(self) -> None:
+        await self._first_client.wait()
+        started, first_ns = time.monotonic(), self._frames[0].receive_ns if self._frames else 0
+        trades_seen = 0
+        for frame in self._frames:
+            if self.speed > 0:
+                due = started + (frame.receive_ns - first_ns) / 1e9 / self.speed
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+            elif self.stats.frames_published % 200 == 0:
+                await asyncio.sleep(0)  # let clients drain at max speed
+            self.stats.frames_published += 1
+            if frame.trade:
+                trades_seen += 1
+                faults = self.faults
+                if faults.gap_every and trades_seen % faults.gap_every < faults.gap_size:
+                    self.stats.gap_trades_withheld += 1
+                    continue
+            for client in list(self._clients):
+                message = _message_for(client, frame)
+                if message is not None:
+                    client.queue.put_nowait(message)
+        for client in list(self._clients):
+            client.queue.put_nowait(None)
+        self.finished.set()
+
+
+def _message_for(client: _Client, frame: _Frame) -> bytes | None:
+    if frame.stream is None:
+        return frame.raw if client.combined else None
+    if frame.stream not in client.streams:
+        return None
+    return frame.raw if client.combined else frame.payload
+
+
+def _index(frames: Sequence[RecordedFrame]) -> list[_Frame]:
+    parsed = parse_frames([f.frame for f in frames]).trades
+    trades = dict(
+        zip(
+            parsed["frame_index"].to_pylist(),
+            zip(parsed["symbol"].to_pylist(), parsed["source_id"].to_pylist(), strict=True),
+            strict=True,
+        )
+    )
+    indexed = []
+    for position, recorded in enumerate(frames):
+        match = _STREAM.match(recorded.frame)
+        stream, payload = (match.group(1).decode(), match.group(2)) if match else (None, None)
+        indexed.append(
+            _Frame(recorded.receive_ns, stream, payload or recorded.frame, recorded.frame,
+                   trades.get(position))
+        )  # fmt: skip
+    return indexed
+
+
+def _trades_by_symbol(frames: list[_Frame]) -> dict[str, list[dict[str, Any]]]:
+    """REST historicalTrades rows per symbol, sorted by id."""
+    by_symbol: dict[str, list[dict[str, Any]]] = {}
+    for frame in frames:
+        if not frame.trade:
+            continue
+        data = json.loads(frame.payload)
+        by_symbol.setdefault(frame.trade[0], []).append(
+            {
+                "id": data["t"], "price": data["p"], "qty": data["q"],
+                "quoteQty": f"{float(data['p']) * float(data['q']):.8f}",
+                "time": data["T"], "isBuyerMaker": data["m"], "isBestMatch": data.get("M", True),
+            }
+        )  # fmt: skip
+    for rows in by_symbol.values():
+        rows.sort(key=lambda row: row["id"])
+    return by_symbol
+
+
+def _json_response(status: int, body: object) -> Response:
+    payload = json.dumps(body).encode()
+    headers = Headers({"Content-Type": "application/json", "Content-Length": str(len(payload))})
+    return Response(status, HTTPStatus(status).phrase, headers, payload)
+
+
+@contextlib.asynccontextmanager
+async def running(frames: Sequence[RecordedFrame], **options: Any) -> AsyncIterator[ReplayServer]:
+    async with ReplayServer(frames, **options) as server:
+        yield server
