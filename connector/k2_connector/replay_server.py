@@ -109,6 +109,7 @@ class ReplayServer:
         self._ping = (ping_interval_s, ping_timeout_s)
         self._max_connection_s = max_connection_s
         self._clients: set[_Client] = set()
+        self._published_up_to: dict[str, int] = {}  # symbol -> highest trade id published
         self._first_client = asyncio.Event()
         self.finished = asyncio.Event()
         self.stats = ServerStats()
@@ -140,6 +141,8 @@ class ReplayServer:
             self._publisher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._publisher
+        for client in list(self._clients):
+            client.queue.put_nowait(None)  # wake handlers blocked on an empty queue
         if self._server:
             self._server.close()
             await self._server.wait_closed()
@@ -166,8 +169,9 @@ class ReplayServer:
             limit = min(int(query.get("limit", ["500"])[0]), MAX_HISTORICAL_LIMIT)
         except (KeyError, ValueError):
             return _json_response(400, {"code": -1100, "msg": "Illegal characters in parameter."})
+        newest = self._published_up_to.get(symbol, -1)  # like Binance: only trades that happened
         trades = self._trades_by_symbol.get(symbol, [])
-        selected = [t for t in trades if t["id"] >= from_id][:limit]
+        selected = [t for t in trades if from_id <= t["id"] <= newest][:limit]
         return _json_response(200, selected)
 
     # --- websocket ---------------------------------------------------------------------------
@@ -181,6 +185,8 @@ class ReplayServer:
         else:
             streams = {path.path.removeprefix("/ws/")}
         client = _Client(connection, streams, combined)
+        if self.finished.is_set():
+            client.queue.put_nowait(None)  # the recording is over: nothing more will come
         self.stats.connections += 1
         self._clients.add(client)
         self._first_client.set()
@@ -250,8 +256,12 @@ class ReplayServer:
             self.stats.frames_published += 1
             if frame.trade:
                 trades_seen += 1
+                self._published_up_to[frame.trade[0]] = frame.trade[1]
                 faults = self.faults
-                if faults.gap_every and trades_seen % faults.gap_every < faults.gap_size:
+                # the last gap_size trades of every gap_every: never the opening trades, which
+                # no client could know it missed
+                position = trades_seen % faults.gap_every if faults.gap_every else 0
+                if faults.gap_every and position >= faults.gap_every - faults.gap_size:
                     self.stats.gap_trades_withheld += 1
                     continue
             for client in list(self._clients):

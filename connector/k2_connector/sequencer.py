@@ -66,6 +66,11 @@ class Sequencer:
         self.duplicates += 1
         return Verdict.DUPLICATE, None
 
+    def highest(self, symbol: str) -> int | None:
+        """The highest id seen for `symbol`, None before its first trade."""
+        state = self._symbols.get(symbol)
+        return state.highest if state else None
+
     def open_gap_ids(self, symbol: str) -> int:
         state = self._symbols.get(symbol)
         return len(state.missing) if state else 0

@@ -1,0 +1,222 @@
+"""The connector process: websocket supervisors -> router -> Kinesis sink, plus backfill.
+
+Stopping (SIGTERM, or `stop()`): stop reading, let running backfills finish, then deliver the
+buffer and the journal to Kinesis. Whatever could not be delivered stays in the journal, which a
+restarted connector delivers first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from k2_connector.backfill import Backfiller, RateLimitedError
+from k2_connector.backoff import Backoff
+from k2_connector.journal import Journal
+from k2_connector.router import Action, Router
+from k2_connector.sequencer import Gap, Sequencer
+from k2_connector.sink import FrameWriter, KinesisSink
+from k2_connector.streams import (
+    BINANCE_REST_URL,
+    BINANCE_WS_URL,
+    MAX_STREAMS_PER_CONNECTION,
+    connection_urls,
+    stream_names,
+)
+from k2_connector.websocket import Connection, ConnectionSettings, Supervisor
+
+log = logging.getLogger(__name__)
+BACKFILL_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class ConnectorSettings:
+    symbols: tuple[str, ...]
+    ws_base_url: str = BINANCE_WS_URL
+    rest_base_url: str | None = BINANCE_REST_URL  # None: gaps are recorded, not backfilled
+    streams_per_connection: int = MAX_STREAMS_PER_CONNECTION
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+    journal_dir: Path = Path("/tmp/k2-connector-journal")  # noqa: S108 - overridable default
+    buffer_frames: int = 10_000
+    buffer_bytes: int = 10 * 1024 * 1024
+    flush_interval_s: float = 0.2
+
+
+@dataclass
+class ConnectorStats:
+    frames_in: int = 0
+    trades_forwarded: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    gap_ids: int = 0
+    backfilled: int = 0
+    backfill_failures: int = 0
+    reconnects: Counter[str] = field(default_factory=Counter)
+
+
+class Connector:
+    def __init__(self, settings: ConnectorSettings, write: FrameWriter) -> None:
+        self.settings = settings
+        self.sequencer = Sequencer()
+        self.router = Router(self.sequencer)
+        self.sink = KinesisSink(
+            write, Journal(settings.journal_dir), max_frames=settings.buffer_frames,
+            max_bytes=settings.buffer_bytes, flush_interval_s=settings.flush_interval_s,
+        )  # fmt: skip
+        self.backfiller = Backfiller(settings.rest_base_url) if settings.rest_base_url else None
+        self.stats = ConnectorStats()
+        self.supervisors = [
+            Supervisor(url, settings.connection, self._on_frame, self._on_reconnected,
+                       self._count_replacement)
+            for url in connection_urls(
+                settings.ws_base_url, stream_names(settings.symbols),
+                settings.streams_per_connection,
+            )
+        ]  # fmt: skip
+        self._backfills: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self.last_frame_at = 0.0
+
+    @property
+    def open_gap_ids(self) -> int:
+        return sum(self.sequencer.open_gap_ids(f"{s}@trade") for s in self.settings.symbols)
+
+    @property
+    def backfilling(self) -> bool:
+        return bool(self._backfills)
+
+    def ready(self) -> bool:
+        """Connected, receiving recently, and Kinesis writable."""
+        connected = all(s.current and s.current.opened.is_set() for s in self.supervisors)
+        silent_s = time.monotonic() - self.last_frame_at
+        receiving = silent_s < self.settings.connection.no_data_timeout_s
+        return connected and receiving and self.sink.healthy
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> bool:
+        """Run until stop(); returns True when everything read was delivered to Kinesis."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, self.stop)
+        try:
+            return await self._run_until_stopped()
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGTERM)
+
+    async def _run_until_stopped(self) -> bool:
+        flusher = asyncio.create_task(self.sink.run())
+        self._resume()
+        readers = [asyncio.create_task(s.run()) for s in self.supervisors]
+        try:
+            await self._stopping.wait()
+        finally:
+            for reader in readers:
+                reader.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+            if self._backfills:
+                await asyncio.gather(*self._backfills, return_exceptions=True)
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+        drained = await self.sink.drain()
+        self._save_resume_points()
+        return drained
+
+    # --- frames ------------------------------------------------------------------------------
+
+    async def _on_frame(self, frame: bytes, connection: Connection) -> None:
+        self.stats.frames_in += 1
+        self.last_frame_at = time.monotonic()
+        routed = self.router.route(frame)
+        if routed.action is Action.SERVER_SHUTDOWN:
+            log.warning("serverShutdown on %s: rotating", connection.url)
+            connection.rotation_due.set()
+        elif routed.action is Action.DUPLICATE:
+            self.stats.duplicates += 1
+        elif routed.action is Action.FORWARD:
+            self.stats.trades_forwarded += 1
+            await self.sink.put(frame)
+            if routed.gap:
+                self._on_gap(routed.gap)
+
+    async def _deliver_backfilled(self, frame: bytes) -> None:
+        routed = self.router.route(frame)
+        if routed.action is Action.FORWARD:
+            self.stats.backfilled += 1
+            await self.sink.put(frame)
+        elif routed.action is Action.DUPLICATE:
+            self.stats.duplicates += 1
+
+    # --- resume, gaps and catch-up ------------------------------------------------------------
+
+    @property
+    def _resume_file(self) -> Path:
+        return self.settings.journal_dir / "resume.json"
+
+    def _resume(self) -> None:
+        """Continue after the last trade a previous run forwarded: fetch everything since."""
+        if not self._resume_file.exists():
+            return
+        points: dict[str, int] = json.loads(self._resume_file.read_text())
+        for symbol in self.settings.symbols:
+            if symbol in points:
+                self.sequencer.observe(f"{symbol}@trade", points[symbol])
+                self._spawn_backfill(symbol, points[symbol] + 1, -1)
+
+    def _save_resume_points(self) -> None:
+        points = {
+            symbol: highest
+            for symbol in self.settings.symbols
+            if (highest := self.sequencer.highest(f"{symbol}@trade")) is not None
+        }
+        self._resume_file.write_text(json.dumps(points))
+
+    def _on_gap(self, gap: Gap) -> None:
+        self.stats.gaps += 1
+        self.stats.gap_ids += gap.size
+        log.warning("gap in %s: ids %d..%d (%d missing)", gap.symbol, gap.first_id,
+                    gap.last_id, gap.size)  # fmt: skip
+        symbol, _, kind = gap.symbol.partition("@")
+        if kind == "trade":
+            self._spawn_backfill(symbol, gap.first_id, gap.last_id)
+
+    def _on_reconnected(self, connection: Connection) -> None:
+        """Fetch what was missed while away, even if no new trade comes to reveal the gap."""
+        for symbol in self.settings.symbols:
+            highest = self.sequencer.highest(f"{symbol}@trade")
+            if highest is not None:
+                self._spawn_backfill(symbol, highest + 1, -1)
+
+    def _count_replacement(self, reason: str) -> None:
+        self.stats.reconnects[reason] += 1
+
+    def _spawn_backfill(self, symbol: str, first_id: int, last_id: int) -> None:
+        if not self.backfiller:
+            return
+        task = asyncio.create_task(self._backfill(symbol, first_id, last_id))
+        self._backfills.add(task)
+        task.add_done_callback(self._backfills.discard)
+
+    async def _backfill(self, symbol: str, first_id: int, last_id: int) -> None:
+        assert self.backfiller is not None
+        backoff = Backoff(base_s=0.5, cap_s=30)
+        for _ in range(BACKFILL_ATTEMPTS):
+            try:
+                await self.backfiller.fetch(symbol, first_id, last_id, self._deliver_backfilled)
+                return
+            except RateLimitedError as error:
+                await asyncio.sleep(backoff.next_delay(error.retry_after_s))
+            except (OSError, ValueError) as error:
+                log.warning("backfill %s %d..%d failed: %r", symbol, first_id, last_id, error)
+                await asyncio.sleep(backoff.next_delay())
+        self.stats.backfill_failures += 1
+        log.error("backfill %s %d..%d gave up; the gap stays recorded", symbol, first_id, last_id)

@@ -1,0 +1,160 @@
+"""Frames -> Kinesis with a bounded buffer, five degradation levels, and no data loss.
+
+Levels (as in the original platform, but nothing is ever dropped):
+  NORMAL         buffer < 50 %: batch for up to `flush_interval_s`
+  SOFT           buffer >= 50 %: flush without waiting for the batching window
+  GRACEFUL       buffer >= 70 % or Kinesis failing: reported not-ready, warnings logged
+  AGGRESSIVE     buffer >= 85 %: new frames spill to the fsynced on-disk journal
+  CIRCUIT_BREAK  journal over its budget: `put` blocks, so the connector stops reading
+Frames that reach the journal are delivered from it, in order, when Kinesis recovers; while
+the journal holds frames, new frames queue behind them in it (first in, first out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+from k2_connector.journal import Journal
+
+log = logging.getLogger(__name__)
+FrameWriter = Callable[[Sequence[bytes]], None]  # blocking, raises when Kinesis is unreachable
+
+
+class Level(IntEnum):
+    NORMAL = 0
+    SOFT = 1
+    GRACEFUL = 2
+    AGGRESSIVE = 3
+    CIRCUIT_BREAK = 4
+
+
+@dataclass
+class SinkStats:
+    frames_in: int = 0
+    frames_out: int = 0
+    put_failures: int = 0
+    journaled: int = 0
+    put_latency_s: float = 0.0  # of the last successful put
+
+
+class KinesisSink:
+    def __init__(
+        self,
+        write: FrameWriter,
+        journal: Journal,
+        max_frames: int = 10_000,
+        max_bytes: int = 10 * 1024 * 1024,
+        batch_frames: int = 2_000,
+        flush_interval_s: float = 0.2,
+        max_journal_bytes: int = 1024**3,
+    ) -> None:
+        self._write, self._journal = write, journal
+        self._max_frames, self._max_bytes = max_frames, max_bytes
+        self._batch_frames, self._flush_interval_s = batch_frames, flush_interval_s
+        self._max_journal_bytes = max_journal_bytes
+        self._buffer: deque[bytes] = deque()
+        self._buffered_bytes = 0
+        self._kinesis_failing = False
+        self._wakeup = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self.stats = SinkStats()
+
+    @property
+    def depth(self) -> int:
+        return len(self._buffer)
+
+    @property
+    def level(self) -> Level:
+        if self._journal.pending_bytes > self._max_journal_bytes:
+            return Level.CIRCUIT_BREAK
+        fill = max(len(self._buffer) / self._max_frames, self._buffered_bytes / self._max_bytes)
+        if fill >= 0.85:
+            return Level.AGGRESSIVE
+        if fill >= 0.70 or self._kinesis_failing:
+            return Level.GRACEFUL
+        return Level.SOFT if fill >= 0.5 else Level.NORMAL
+
+    @property
+    def healthy(self) -> bool:
+        return not self._kinesis_failing
+
+    @property
+    def drained(self) -> bool:
+        return not self._buffer and self._journal.pending_bytes == 0
+
+    async def put(self, frame: bytes) -> None:
+        """Accept a frame; waits (stops the reader) only at CIRCUIT_BREAK."""
+        while self.level is Level.CIRCUIT_BREAK:
+            self._room.clear()
+            await self._room.wait()
+        self.stats.frames_in += 1
+        if self.level >= Level.AGGRESSIVE or self._journal.pending_bytes:
+            self._journal.append([frame])  # fsynced before we return
+            self.stats.journaled += 1
+        else:
+            self._buffer.append(frame)
+            self._buffered_bytes += len(frame)
+        if self.level >= Level.SOFT or len(self._buffer) >= self._batch_frames:
+            self._wakeup.set()
+
+    async def run(self) -> None:
+        """Flush until cancelled; every failure is retried with backoff, never dropped."""
+        failures = 0
+        while True:
+            if not self._buffer and not self._journal.pending_bytes:
+                self._wakeup.clear()
+                await self._wait_for_work()
+            delivered = await self._flush_once()
+            failures = 0 if delivered else failures + 1
+            if failures:
+                await asyncio.sleep(min(2.0, 0.05 * 2**failures))
+
+    async def drain(self, timeout_s: float = 60.0) -> bool:
+        """Deliver everything buffered and journaled (graceful shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.drained and time.monotonic() < deadline:
+            if not await self._flush_once():
+                await asyncio.sleep(0.2)
+        return self.drained
+
+    async def _wait_for_work(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout=self._flush_interval_s)
+
+    async def _flush_once(self) -> bool:
+        """One PutRecords round from the buffer, else from the journal. False on failure."""
+        from_journal = not self._buffer
+        if from_journal:
+            batch, offset = self._journal.peek(self._batch_frames)
+        else:
+            batch = [self._buffer[i] for i in range(min(self._batch_frames, len(self._buffer)))]
+        if not batch:
+            return True
+        started = time.perf_counter()
+        try:
+            await asyncio.to_thread(self._write, batch)
+        except Exception as error:
+            self.stats.put_failures += 1
+            if not self._kinesis_failing:
+                log.warning("Kinesis put failed, retrying (nothing is dropped): %r", error)
+            self._kinesis_failing = True
+            return False
+        self._kinesis_failing = False
+        self.stats.put_latency_s = time.perf_counter() - started
+        self.stats.frames_out += len(batch)
+        if from_journal:
+            self._journal.commit(offset)
+        else:
+            for frame in batch:
+                self._buffer.popleft()
+                self._buffered_bytes -= len(frame)
+        self._room.set()
+        return True

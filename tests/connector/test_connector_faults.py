@@ -1,0 +1,97 @@
+"""Connector vs. the replay server with faults: every trade id reaches the sink exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from k2.binance.generator import generate_frames
+from k2_connector.replay_server import Faults
+from k2_connector.websocket import ConnectionSettings
+from tests.connector.harness import FAST_CONNECTIONS, delivered_ids, expected_ids, run_connector
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+FRAMES = list(generate_frames(["BTCUSDT", "ETHUSDT"], 1_500, seed=21))
+
+
+def run(tmp_path, faults=None, connection=FAST_CONNECTIONS, speed=20.0):
+    sink: list[bytes] = []
+    outcome = asyncio.run(
+        run_connector(FRAMES, sink.extend, tmp_path, faults, speed=speed, connection=connection)
+    )
+    assert outcome.drained
+    got = delivered_ids(sink)
+    for symbol, ids in expected_ids(FRAMES).items():
+        assert sorted(got[symbol]) == sorted(ids), symbol  # every id, exactly once
+    return outcome
+
+
+def test_no_faults_everything_arrives_over_the_websocket(tmp_path):
+    outcome = run(tmp_path)
+    stats = outcome.connector.stats
+    assert (stats.duplicates, stats.gaps, stats.backfilled) == (0, 0, 0)
+
+
+def test_dropped_connections_are_reconnected_and_the_missed_trades_backfilled(tmp_path):
+    outcome = run(tmp_path, Faults(drop_every=400))
+    assert outcome.server.dropped_connections >= 2
+    assert outcome.connector.stats.reconnects["closed"] >= 2
+    assert outcome.connector.stats.backfilled > 0
+
+
+def test_a_stalled_connection_is_replaced_by_the_watchdog(tmp_path):
+    outcome = run(tmp_path, Faults(stall_every=600, stall_s=3.0))
+    assert outcome.server.stalls >= 1
+    assert outcome.connector.stats.reconnects["stalled"] >= 1
+
+
+def test_server_shutdown_rotates_to_a_new_connection_first(tmp_path):
+    outcome = run(tmp_path, Faults(shutdown_every=700, shutdown_grace_s=1.0))
+    assert outcome.server.shutdowns >= 1
+    assert outcome.connector.stats.reconnects["rotation"] >= 1
+
+
+def test_scheduled_rotation_before_the_24h_limit_has_no_gap(tmp_path):
+    quick_rotation = ConnectionSettings(
+        no_data_timeout_s=1.0, rotate_after_s=1.5, handover_timeout_s=3.0,
+        ping_interval_s=1.0, ping_timeout_s=2.0,
+    )  # fmt: skip
+    outcome = run(tmp_path, connection=quick_rotation)
+    assert sum(s.rotations for s in outcome.connector.supervisors) >= 2
+    assert outcome.connector.stats.gaps == 0  # make-before-break: nothing missed
+
+
+def test_withheld_trades_are_detected_as_gaps_and_backfilled_over_rest(tmp_path):
+    outcome = run(tmp_path, Faults(gap_every=250, gap_size=4))
+    stats = outcome.connector.stats
+    assert stats.gaps >= 10
+    assert stats.backfilled >= outcome.server.gap_trades_withheld
+
+
+def test_duplicate_frames_are_forwarded_once(tmp_path):
+    outcome = run(tmp_path, Faults(duplicate_every=10))
+    assert outcome.connector.stats.duplicates >= outcome.server.duplicates_sent > 0
+
+
+def test_malformed_frames_are_forwarded_for_the_dead_letter_queue(tmp_path):
+    sink: list[bytes] = []
+    outcome = asyncio.run(
+        run_connector(FRAMES, sink.extend, tmp_path, Faults(malformed_every=300), speed=20.0)
+    )
+    broken = [frame for frame in sink if frame.startswith(b'{"stream":"broken')]
+    assert len(broken) == outcome.server.malformed_sent > 0
+
+
+def test_refused_connections_wait_at_least_retry_after(tmp_path):
+    outcome = run(tmp_path, Faults(refuse_first=2, refuse_status=429, retry_after_s=1))
+    assert outcome.connector.stats.reconnects["http_429"] == 2
+
+
+def test_all_faults_at_once(tmp_path):
+    faults = Faults(
+        drop_every=500, stall_every=900, stall_s=2.0, shutdown_every=1300,
+        duplicate_every=40, malformed_every=450, gap_every=300, gap_size=2,
+        refuse_first=1, refuse_status=418, retry_after_s=1,
+    )  # fmt: skip
+    run(tmp_path, faults)
