@@ -83,6 +83,10 @@ class KinesisSink:
         return Level.SOFT if fill >= 0.5 else Level.NORMAL
 
     @property
+    def journal_bytes(self) -> int:
+        return self._journal.pending_bytes
+
+    @property
     def healthy(self) -> bool:
         return not self._kinesis_failing
 

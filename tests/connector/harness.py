@@ -50,6 +50,7 @@ async def run_connector(
     speed: float = 20.0,
     connection: ConnectionSettings = FAST_CONNECTIONS,
     timeout_s: float = 90.0,
+    buffer_frames: int = 10_000,
 ) -> Outcome:
     want = expected_ids(frames)
     async with ReplayServer(
@@ -58,6 +59,7 @@ async def run_connector(
         settings = ConnectorSettings(
             symbols=tuple(sorted(want)), ws_base_url=server.url, rest_base_url=server.rest_url,
             connection=connection, journal_dir=journal_dir, flush_interval_s=0.05,
+            buffer_frames=buffer_frames,
         )  # fmt: skip
         connector = Connector(settings, write)
         running = asyncio.create_task(connector.run())
@@ -74,4 +76,9 @@ def _complete(connector: Connector, want: dict[str, list[int]]) -> bool:
     caught_up = all(
         connector.sequencer.highest(f"{symbol}@trade") == max(ids) for symbol, ids in want.items()
     )
-    return caught_up and connector.open_gap_ids == 0 and not connector.backfilling
+    return (
+        caught_up
+        and connector.open_gap_ids == 0
+        and not connector.backfilling
+        and connector.sink.drained
+    )

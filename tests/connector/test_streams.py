@@ -22,5 +22,5 @@ def test_streams_beyond_the_limit_get_more_connections():
     urls = connection_urls("wss://data-stream.binance.vision/", streams)
     assert [url.count("@trade") for url in urls] == [1024, 1024, 2]
     assert all(url.startswith("wss://data-stream.binance.vision/stream?streams=") for url in urls)
-    with pytest.raises(ValueError, match="1..1024"):
+    with pytest.raises(ValueError, match=r"1\.\.1024"):
         connection_urls(BINANCE_WS_URL, streams, per_connection=2000)

@@ -1,0 +1,83 @@
+"""HTTP health endpoints for orchestrators and Prometheus.
+
+/health   liveness: the process and its event loop answer
+/ready    connected, receiving and Kinesis writable (503 otherwise)
+/metrics  Prometheus text format
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from k2_connector.app import Connector
+
+_REQUEST_TIMEOUT_S = 1.0  # the data-path check budget
+
+
+def prometheus_text(connector: Connector) -> str:
+    stats, sink = connector.stats, connector.sink
+    lines = [
+        ("k2_connector_frames_in_total", stats.frames_in),
+        ("k2_connector_trades_forwarded_total", stats.trades_forwarded),
+        ("k2_connector_duplicates_total", stats.duplicates),
+        ("k2_connector_gaps_total", stats.gaps),
+        ("k2_connector_gap_ids_total", stats.gap_ids),
+        ("k2_connector_backfilled_total", stats.backfilled),
+        ("k2_connector_backfill_failures_total", stats.backfill_failures),
+        ("k2_connector_open_gap_ids", connector.open_gap_ids),
+        ("k2_connector_degradation_level", int(sink.level)),
+        ("k2_connector_buffer_depth", sink.depth),
+        ("k2_connector_journal_bytes", sink.journal_bytes),
+        ("k2_connector_kinesis_put_failures_total", sink.stats.put_failures),
+        ("k2_connector_kinesis_frames_out_total", sink.stats.frames_out),
+        ("k2_connector_kinesis_put_latency_seconds", sink.stats.put_latency_s),
+    ]
+    text = [f"{name} {value}" for name, value in lines]
+    text += [
+        f'k2_connector_reconnects_total{{reason="{reason}"}} {count}'
+        for reason, count in sorted(stats.reconnects.items())
+    ]
+    return "\n".join(text) + "\n"
+
+
+@contextlib.asynccontextmanager
+async def health_server(connector: Connector, host: str, port: int) -> AsyncIterator[int]:
+    """Serve the endpoints for the length of the block; yields the bound port."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), timeout=_REQUEST_TIMEOUT_S)
+            path = request.decode("latin-1").split(" ")[1] if request.count(b" ") >= 2 else ""
+            status, body = _route(connector, path)
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}".encode()
+            )
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, host, port)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def _route(connector: Connector, path: str) -> tuple[str, str]:
+    if path == "/health":
+        return "200 OK", "ok\n"
+    if path == "/ready":
+        return (
+            ("200 OK", "ready\n")
+            if connector.ready()
+            else ("503 Service Unavailable", "not ready\n")
+        )
+    if path == "/metrics":
+        return "200 OK", prometheus_text(connector)
+    return "404 Not Found", "unknown path\n"

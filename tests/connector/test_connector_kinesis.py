@@ -1,0 +1,75 @@
+"""Connector -> a real Kinesis API (moto server) under throttling and an outage: read it back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import boto3
+import pytest
+
+from k2 import kpl
+from k2.adapters.kinesis_writer import KinesisWriter
+from k2.binance.generator import generate_frames
+from k2_connector.replay_server import Faults
+from tests.connector.flaky_kinesis import FlakyKinesis
+from tests.connector.harness import delivered_ids, expected_ids, run_connector
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+FRAMES = list(generate_frames(["BTCUSDT", "ETHUSDT"], 1_500, seed=22))
+
+
+@pytest.fixture
+def stream(moto_server, monkeypatch):
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    kinesis = boto3.client("kinesis", endpoint_url=moto_server, region_name="us-east-1")
+    name = f"connector-{id(object())}"
+    kinesis.create_stream(StreamName=name, ShardCount=2)
+    kinesis.get_waiter("stream_exists").wait(StreamName=name)
+    yield kinesis, name
+    kinesis.delete_stream(StreamName=name)
+
+
+def read_stream(kinesis, name: str) -> list[bytes]:
+    frames: list[bytes] = []
+    for shard in kinesis.list_shards(StreamName=name)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            response = kinesis.get_records(ShardIterator=iterator, Limit=1000)
+            for record in response["Records"]:
+                frames += kpl.split_payload(record["Data"])
+            if not response["Records"]:
+                break
+            iterator = response["NextShardIterator"]
+    return frames
+
+
+def test_throttling_and_a_10_second_outage_lose_nothing_and_duplicate_nothing(stream, tmp_path):
+    kinesis, name = stream
+    flaky = FlakyKinesis(kinesis, fail_fraction=0.3, outage_after_s=1.0, outage_s=10.0)
+    writer = KinesisWriter(flaky, name, max_record_bytes=64 * 1024)
+    faults = Faults(drop_every=700, shutdown_every=1100, duplicate_every=60)
+    outcome = asyncio.run(
+        run_connector(
+            FRAMES,
+            writer.put_frames,
+            tmp_path,
+            faults,
+            speed=40.0,
+            buffer_frames=200,
+            timeout_s=150,
+        )
+    )
+    assert outcome.drained
+    assert flaky.throttled_entries > 0
+    assert flaky.refused_calls > 0
+    assert outcome.connector.sink.stats.journaled > 0  # the outage spilled to disk
+    got = delivered_ids(read_stream(kinesis, name))
+    for symbol, ids in expected_ids(FRAMES).items():
+        assert sorted(got[symbol]) == sorted(ids), symbol
