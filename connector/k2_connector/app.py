@@ -44,6 +44,7 @@ class ConnectorSettings:
     streams_per_connection: int = MAX_STREAMS_PER_CONNECTION
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
     journal_dir: Path = Path("/tmp/k2-connector-journal")  # noqa: S108 - overridable default
+    symbol_silence_s: float = 0.0  # >0: replace a connection when one symbol is this quiet
     buffer_frames: int = 10_000
     buffer_bytes: int = 10 * 1024 * 1024
     flush_interval_s: float = 0.2
@@ -58,6 +59,7 @@ class ConnectorStats:
     gap_ids: int = 0
     backfilled: int = 0
     backfill_failures: int = 0
+    silent_symbol_replacements: int = 0
     reconnects: Counter[str] = field(default_factory=Counter)
 
 
@@ -72,14 +74,15 @@ class Connector:
         )  # fmt: skip
         self.backfiller = Backfiller(settings.rest_base_url) if settings.rest_base_url else None
         self.stats = ConnectorStats()
+        urls = connection_urls(
+            settings.ws_base_url, stream_names(settings.symbols), settings.streams_per_connection
+        )
         self.supervisors = [
             Supervisor(url, settings.connection, self._on_frame, self._on_reconnected,
                        self._count_replacement)
-            for url in connection_urls(
-                settings.ws_base_url, stream_names(settings.symbols),
-                settings.streams_per_connection,
-            )
+            for url in urls
         ]  # fmt: skip
+        self._last_trade_at: dict[str, float] = {}
         self._backfills: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self.last_frame_at = 0.0
@@ -117,6 +120,8 @@ class Connector:
         flusher = asyncio.create_task(self.sink.run())
         self._resume()
         readers = [asyncio.create_task(s.run()) for s in self.supervisors]
+        if self.settings.symbol_silence_s > 0:
+            readers.append(asyncio.create_task(self._watch_symbol_silence()))
         try:
             await self._stopping.wait()
         finally:
@@ -137,6 +142,8 @@ class Connector:
         self.stats.frames_in += 1
         self.last_frame_at = time.monotonic()
         routed = self.router.route(frame)
+        if routed.symbol:
+            self._last_trade_at[routed.symbol] = self.last_frame_at
         if routed.action is Action.SERVER_SHUTDOWN:
             log.warning("serverShutdown on %s: rotating", connection.url)
             connection.rotation_due.set()
@@ -155,6 +162,29 @@ class Connector:
             await self.sink.put(frame)
         elif routed.action is Action.DUPLICATE:
             self.stats.duplicates += 1
+
+    async def _watch_symbol_silence(self) -> None:
+        """Replace a connection on which one of its symbols went quiet while others flow."""
+        threshold = self.settings.symbol_silence_s
+        while True:
+            await asyncio.sleep(min(1.0, threshold / 2))
+            now = time.monotonic()
+            for supervisor in self.supervisors:
+                connection = supervisor.current
+                if not connection or not connection.opened.is_set():
+                    continue
+                if connection.lasted_s() < threshold or connection.rotation_due.is_set():
+                    continue
+                quiet = [
+                    symbol for symbol in self.settings.symbols
+                    if f"{symbol.lower()}@" in supervisor.url
+                    and now - self._last_trade_at.get(symbol, connection.opened_at) > threshold
+                ]  # fmt: skip
+                if quiet:
+                    log.warning("no trades for %s in %.0f s: replacing the connection",
+                                ", ".join(quiet), threshold)  # fmt: skip
+                    self.stats.silent_symbol_replacements += 1
+                    connection.rotation_due.set()
 
     # --- resume, gaps and catch-up ------------------------------------------------------------
 

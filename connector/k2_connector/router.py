@@ -27,6 +27,7 @@ class Action(Enum):
 class Routed:
     action: Action
     gap: Gap | None = None
+    symbol: str | None = None  # for trades (new or duplicate)
 
 
 _ID_FIELD = {"trade": "t", "aggTrade": "a"}
@@ -66,5 +67,5 @@ class Router:
             return Routed(Action.FORWARD)  # a non-trade or a malformed trade: normalize decides
         verdict, gap = self.sequencer.observe(sequence_key(symbol, str(event)), int(trade_id))
         if verdict is Verdict.DUPLICATE:
-            return Routed(Action.DUPLICATE)
-        return Routed(Action.FORWARD, gap)
+            return Routed(Action.DUPLICATE, symbol=symbol)
+        return Routed(Action.FORWARD, gap, symbol)

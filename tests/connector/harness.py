@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from k2.binance.frames import parse_frames
 from k2.binance.recording import RecordedFrame
@@ -50,16 +51,16 @@ async def run_connector(
     speed: float = 20.0,
     connection: ConnectionSettings = FAST_CONNECTIONS,
     timeout_s: float = 90.0,
-    buffer_frames: int = 10_000,
+    **overrides: Any,
 ) -> Outcome:
+    """overrides: ConnectorSettings fields (buffer_frames, symbol_silence_s, ...)."""
     want = expected_ids(frames)
     async with ReplayServer(
         frames, speed=speed, faults=faults, ping_interval_s=1.0, ping_timeout_s=2.0
     ) as server:
         settings = ConnectorSettings(
             symbols=tuple(sorted(want)), ws_base_url=server.url, rest_base_url=server.rest_url,
-            connection=connection, journal_dir=journal_dir, flush_interval_s=0.05,
-            buffer_frames=buffer_frames,
+            connection=connection, journal_dir=journal_dir, flush_interval_s=0.05, **overrides,
         )  # fmt: skip
         connector = Connector(settings, write)
         running = asyncio.create_task(connector.run())

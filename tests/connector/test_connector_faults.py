@@ -95,3 +95,15 @@ def test_all_faults_at_once(tmp_path):
         refuse_first=1, refuse_status=418, retry_after_s=1,
     )  # fmt: skip
     run(tmp_path, faults)
+
+
+def test_a_symbol_that_goes_silent_gets_its_connection_replaced(tmp_path):
+    """ETHUSDT trades stop after a while (BTCUSDT keeps flowing): the connection is replaced."""
+    cutoff = FRAMES[len(FRAMES) // 4].receive_ns
+    quiet_eth = [f for f in FRAMES if b"ETHUSDT" not in f.frame or f.receive_ns < cutoff]
+    sink: list[bytes] = []
+    outcome = asyncio.run(
+        run_connector(quiet_eth, sink.extend, tmp_path, speed=20.0, symbol_silence_s=1.0)
+    )
+    assert outcome.connector.stats.silent_symbol_replacements >= 1
+    assert outcome.connector.stats.reconnects["rotation"] >= 1
