@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
 from collections.abc import Sequence
@@ -53,6 +54,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     run_parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     run_parser.set_defaults(command=_run)  # fmt: skip
+
+    record_parser = commands.add_parser(
+        "record",
+        help="record live Binance frames to replayable files",
+        description="Write '<receive_ns> <frame>' lines, gzip, one file per UTC day "
+        "(<out>-YYYY-MM-DD.gz). Replay them with `k2 run --replay` or k2-replay-server.",
+    )
+    record_parser.add_argument(
+        "--symbols", required=True, help="comma-separated, e.g. btcusdt,ethusdt"
+    )
+    record_parser.add_argument("--out", required=True, type=Path, help="file prefix")
+    record_parser.add_argument(
+        "--duration", type=float, default=None, help="seconds (default: until Ctrl-C)"
+    )
+    record_parser.add_argument(
+        "--streams", default="trade", help="stream kinds, e.g. trade,aggTrade,bookTicker"
+    )
+    record_parser.add_argument("--ws-url", default="wss://stream.binance.com:9443")
+    record_parser.set_defaults(command=_record)  # fmt: skip
     return parser
 
 
@@ -78,6 +98,19 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(format_report(report, time.perf_counter() - started))
     return 0 if report.ok else 1
+
+
+def _record(args: argparse.Namespace) -> int:
+    from k2_connector.recorder import record  # the connector package, only needed here
+
+    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
+    kinds = tuple(k.strip() for k in args.streams.split(",") if k.strip())
+    try:
+        frames = asyncio.run(record(symbols, args.ws_url, args.out, args.duration, kinds))
+    except KeyboardInterrupt:
+        return 130
+    print(f"recorded {frames:,} frames to {args.out}-<date>.gz")
+    return 0
 
 
 class _ProgressLine:
