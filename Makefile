@@ -36,6 +36,14 @@ test-unit: $(STAMP) ## Unit tests only
 test-integration: $(STAMP) ## Integration tests (moto server, or AWS_ENDPOINT_URL)
 	$(BIN)/pytest -q -m integration
 
+.PHONY: connector-replay
+connector-replay: $(STAMP) ## Replay server on :9000 with generated frames (10x pace), for trying the connector
+	$(BIN)/k2-replay-server --generate BTCUSDT,ETHUSDT --speed 10 --port 9000
+
+.PHONY: docker-build
+docker-build: ## Build the connector image (needs a Docker engine)
+	docker build -f connector/Dockerfile -t k2-connector .
+
 .PHONY: lint
 lint: $(STAMP) ## ruff check + format check
 	$(BIN)/ruff check .

@@ -15,17 +15,19 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from k2.adapters import aws
 from k2.adapters.kinesis_writer import KinesisWriter
-from k2.binance.generator import generate_frames
-from k2.binance.recording import RecordedFrame, read_recording
 from k2.config import DEFAULT_STREAM_NAME
 from k2_connector.app import Connector, ConnectorSettings
 from k2_connector.health import health_server
-from k2_connector.replay_server import Faults, ReplayServer
 from k2_connector.streams import BINANCE_REST_URL, BINANCE_WS_URL
 from k2_connector.websocket import ConnectionSettings
+
+if TYPE_CHECKING:  # the replay server needs pyarrow, which the connector image leaves out
+    from k2.binance.recording import RecordedFrame
+    from k2_connector.replay_server import Faults
 
 
 def connector_main(argv: Sequence[str] | None = None) -> int:
@@ -79,6 +81,10 @@ def _connector_parser() -> argparse.ArgumentParser:
 
 
 def replay_server_main(argv: Sequence[str] | None = None) -> int:
+    from k2.binance.generator import generate_frames
+    from k2.binance.recording import read_recording
+    from k2_connector.replay_server import Faults
+
     args = _replay_parser().parse_args(argv)
     frames: list[RecordedFrame] = [f for path in args.files for f in read_recording(Path(path))]
     if args.generate:
@@ -97,6 +103,8 @@ def replay_server_main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _replay(frames: list[RecordedFrame], args: argparse.Namespace, faults: Faults) -> None:
+    from k2_connector.replay_server import ReplayServer
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
