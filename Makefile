@@ -44,6 +44,10 @@ connector-replay: $(STAMP) ## Replay server on :9000 with generated frames (10x 
 docker-build: ## Build the connector image (needs a Docker engine)
 	docker build -f connector/Dockerfile -t k2-connector .
 
+.PHONY: bench
+bench: $(STAMP) ## Benchmarks: print figures and PASS/FAIL against targets, write bench/results/*.json
+	$(BIN)/python -m bench.bench_connector
+
 .PHONY: lint
 lint: $(STAMP) ## ruff check + format check
 	$(BIN)/ruff check .

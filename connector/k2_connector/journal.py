@@ -23,16 +23,20 @@ class Journal:
         self._offset_file = directory / "journal.offset"
         self._data.touch()
         self._offset = int(self._offset_file.read_text() or 0) if self._offset_file.exists() else 0
+        self._size = self._data.stat().st_size  # kept in memory: asked for on every frame
 
     @property
     def pending_bytes(self) -> int:
-        return self._data.stat().st_size - self._offset
+        return self._size - self._offset
 
     def append(self, frames: list[bytes]) -> None:
+        """Append and fsync once for the whole group."""
+        record = b"".join(_LENGTH.pack(len(frame)) + frame for frame in frames)
         with self._data.open("ab") as out:
-            out.write(b"".join(_LENGTH.pack(len(frame)) + frame for frame in frames))
+            out.write(record)
             out.flush()
             os.fsync(out.fileno())
+        self._size += len(record)
 
     def peek(self, max_frames: int) -> tuple[list[bytes], int]:
         """Up to max_frames undelivered frames and the offset after them (for `commit`)."""
@@ -54,8 +58,8 @@ class Journal:
 
     def commit(self, offset: int) -> None:
         """Mark everything before `offset` delivered; truncate when all is delivered."""
-        if offset >= self._data.stat().st_size:
+        if offset >= self._size:
             self._data.write_bytes(b"")
-            offset = 0
+            self._size = offset = 0
         self._offset = offset
         self._offset_file.write_text(str(offset))

@@ -7,7 +7,10 @@ Levels (as in the original platform, but nothing is ever dropped):
   AGGRESSIVE     buffer >= 85 %: new frames spill to the fsynced on-disk journal
   CIRCUIT_BREAK  journal over its budget: `put` blocks, so the connector stops reading
 Frames that reach the journal are delivered from it, in order, when Kinesis recovers; while
-the journal holds frames, new frames queue behind them in it (first in, first out).
+the journal holds frames, new frames queue behind them in it (first in, first out). Spilled
+frames are appended in groups with one fsync per group (an fsync per frame costs ~150 us), and
+always fsynced before the sink reports CIRCUIT_BREAK, so the reader stops only once they are
+on disk.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from enum import IntEnum
 from k2_connector.journal import Journal
 
 log = logging.getLogger(__name__)
+SPILL_GROUP_FRAMES = 256
 FrameWriter = Callable[[Sequence[bytes]], None]  # blocking, raises when Kinesis is unreachable
 
 
@@ -62,6 +66,8 @@ class KinesisSink:
         self._buffer: deque[bytes] = deque()
         self._buffered_bytes = 0
         self._kinesis_failing = False
+        self._spill: list[bytes] = []  # waiting for the next grouped, fsynced journal append
+        self._spill_bytes = 0
         self._wakeup = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -73,8 +79,10 @@ class KinesisSink:
 
     @property
     def level(self) -> Level:
-        if self._journal.pending_bytes > self._max_journal_bytes:
+        if self._journal.pending_bytes + self._spill_bytes > self._max_journal_bytes:
             return Level.CIRCUIT_BREAK
+        if self._spill:
+            return Level.AGGRESSIVE
         fill = max(len(self._buffer) / self._max_frames, self._buffered_bytes / self._max_bytes)
         if fill >= 0.85:
             return Level.AGGRESSIVE
@@ -92,28 +100,41 @@ class KinesisSink:
 
     @property
     def drained(self) -> bool:
-        return not self._buffer and self._journal.pending_bytes == 0
+        return not self._buffer and not self._spill and self._journal.pending_bytes == 0
 
     async def put(self, frame: bytes) -> None:
         """Accept a frame; waits (stops the reader) only at CIRCUIT_BREAK."""
         while self.level is Level.CIRCUIT_BREAK:
+            self._write_spill()  # on disk before the reader stops
             self._room.clear()
             await self._room.wait()
         self.stats.frames_in += 1
-        if self.level >= Level.AGGRESSIVE or self._journal.pending_bytes:
-            self._journal.append([frame])  # fsynced before we return
+        level = self.level
+        if level >= Level.AGGRESSIVE or self._journal.pending_bytes:
+            self._spill.append(frame)
+            self._spill_bytes += len(frame) + 4  # as it will sit in the journal
             self.stats.journaled += 1
+            if len(self._spill) >= SPILL_GROUP_FRAMES:
+                self._write_spill()
         else:
             self._buffer.append(frame)
             self._buffered_bytes += len(frame)
-        if self.level >= Level.SOFT or len(self._buffer) >= self._batch_frames:
+        if level >= Level.SOFT or len(self._buffer) >= self._batch_frames:
             self._wakeup.set()
+            # A reader with data waiting never yields on its own (awaiting an already-received
+            # frame does not suspend), so give the flusher its turn here.
+            await asyncio.sleep(0)
+
+    def _write_spill(self) -> None:
+        if self._spill:
+            self._journal.append(self._spill)
+            self._spill, self._spill_bytes = [], 0
 
     async def run(self) -> None:
         """Flush until cancelled; every failure is retried with backoff, never dropped."""
         failures = 0
         while True:
-            if not self._buffer and not self._journal.pending_bytes:
+            if not self._buffer and not self._spill and not self._journal.pending_bytes:
                 self._wakeup.clear()
                 await self._wait_for_work()
             delivered = await self._flush_once()
@@ -135,6 +156,7 @@ class KinesisSink:
 
     async def _flush_once(self) -> bool:
         """One PutRecords round from the buffer, else from the journal. False on failure."""
+        self._write_spill()  # spilled frames reach the disk at least once per flush round
         from_journal = not self._buffer
         if from_journal:
             batch, offset = self._journal.peek(self._batch_frames)

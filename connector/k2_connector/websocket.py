@@ -69,13 +69,15 @@ class Connection:
                 rotation = asyncio.get_running_loop().call_later(
                     settings.rotate_after_s, self.rotation_due.set
                 )
+                loop = asyncio.get_running_loop()
                 try:
-                    while True:
-                        frame = await asyncio.wait_for(
-                            websocket.recv(decode=False), timeout=settings.no_data_timeout_s
-                        )
-                        self.first_frame.set()
-                        await self._on_frame(frame, self)
+                    # one watchdog, pushed back on every frame (cheaper than wait_for per frame)
+                    async with asyncio.timeout(settings.no_data_timeout_s) as watchdog:
+                        while True:
+                            frame = await websocket.recv(decode=False)
+                            watchdog.reschedule(loop.time() + settings.no_data_timeout_s)
+                            self.first_frame.set()
+                            await self._on_frame(frame, self)
                 finally:
                     rotation.cancel()
         except TimeoutError:
