@@ -130,7 +130,7 @@ class Connector:
             await asyncio.gather(*readers, return_exceptions=True)
             if self._backfills:
                 await asyncio.gather(*self._backfills, return_exceptions=True)
-            flusher.cancel()
+            self.sink.stop()
             await asyncio.gather(flusher, return_exceptions=True)
         drained = await self.sink.drain()
         self._save_resume_points()

@@ -82,11 +82,11 @@ def _connector_parser() -> argparse.ArgumentParser:
 
 def replay_server_main(argv: Sequence[str] | None = None) -> int:
     from k2.binance.generator import generate_frames
-    from k2.binance.recording import read_recording
+    from k2.binance.recording import read_recordings
     from k2_connector.replay_server import Faults
 
     args = _replay_parser().parse_args(argv)
-    frames: list[RecordedFrame] = [f for path in args.files for f in read_recording(Path(path))]
+    frames: list[RecordedFrame] = list(read_recordings(Path(path) for path in args.files))
     if args.generate:
         frames += list(generate_frames(args.generate.split(","), args.trades, seed=args.seed))
     if not frames:

@@ -39,7 +39,8 @@ MAX_HISTORICAL_LIMIT = 1000
 
 @dataclass(frozen=True)
 class Faults:
-    """Faults injected per connection, counted in frames sent on that connection (0 = off)."""
+    """Faults injected every N frames sent by the server, over all connections (0 = off), so
+    that each kind of fault keeps recurring whatever the others do to connections."""
 
     drop_every: int = 0  # close the connection abruptly
     stall_every: int = 0  # stay connected but send nothing for stall_s
@@ -213,7 +214,7 @@ class ReplayServer:
 
     async def _inject(self, client: _Client, previous: bytes | None) -> bool:
         """Apply faults after a frame; True when the connection must end."""
-        faults, sent = self.faults, client.sent
+        faults, sent = self.faults, self.stats.frames_sent
         if faults.duplicate_every and sent % faults.duplicate_every == 0 and previous:
             await client.connection.send(previous.decode())
             self.stats.duplicates_sent += 1

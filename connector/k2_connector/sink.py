@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
+from k2.adapters.kinesis_writer import PartialPutError
 from k2_connector.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class KinesisSink:
         self._kinesis_failing = False
         self._spill: list[bytes] = []  # waiting for the next grouped, fsynced journal append
         self._spill_bytes = 0
+        self._stopping = False
         self._wakeup = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -130,16 +132,22 @@ class KinesisSink:
             self._journal.append(self._spill)
             self._spill, self._spill_bytes = [], 0
 
+    def stop(self) -> None:
+        """Ask `run` to return after its current round (a put in flight is never abandoned:
+        its thread would finish the write while nobody records it, and it would be resent)."""
+        self._stopping = True
+        self._wakeup.set()
+
     async def run(self) -> None:
-        """Flush until cancelled; every failure is retried with backoff, never dropped."""
+        """Flush until stop(); every failure is retried with backoff, never dropped."""
         failures = 0
-        while True:
+        while not self._stopping:
             if not self._buffer and not self._spill and not self._journal.pending_bytes:
                 self._wakeup.clear()
                 await self._wait_for_work()
             delivered = await self._flush_once()
             failures = 0 if delivered else failures + 1
-            if failures:
+            if failures and not self._stopping:
                 await asyncio.sleep(min(2.0, 0.05 * 2**failures))
 
     async def drain(self, timeout_s: float = 60.0) -> bool:
@@ -165,22 +173,33 @@ class KinesisSink:
         if not batch:
             return True
         started = time.perf_counter()
+        unaccepted: list[bytes] = []
         try:
             await asyncio.to_thread(self._write, batch)
+        except PartialPutError as error:
+            unaccepted = error.unaccepted  # the rest is in Kinesis: never send it again
+            self._note_failure(error)
         except Exception as error:
-            self.stats.put_failures += 1
-            if not self._kinesis_failing:
-                log.warning("Kinesis put failed, retrying (nothing is dropped): %r", error)
-            self._kinesis_failing = True
+            self._note_failure(error)
             return False
-        self._kinesis_failing = False
-        self.stats.put_latency_s = time.perf_counter() - started
-        self.stats.frames_out += len(batch)
+        else:
+            self._kinesis_failing = False
+            self.stats.put_latency_s = time.perf_counter() - started
+        self.stats.frames_out += len(batch) - len(unaccepted)
         if from_journal:
             self._journal.commit(offset)
         else:
             for frame in batch:
                 self._buffer.popleft()
                 self._buffered_bytes -= len(frame)
+        for frame in reversed(unaccepted):  # retried first, from memory
+            self._buffer.appendleft(frame)
+            self._buffered_bytes += len(frame)
         self._room.set()
-        return True
+        return not unaccepted
+
+    def _note_failure(self, error: Exception) -> None:
+        self.stats.put_failures += 1
+        if not self._kinesis_failing:
+            log.warning("Kinesis put failed, retrying (nothing is dropped): %r", error)
+        self._kinesis_failing = True

@@ -33,6 +33,8 @@ class ConnectionSettings:
     open_timeout_s: float = 10.0
     ping_interval_s: float = 20.0  # our own pings: a dead link is noticed within ~2 intervals
     ping_timeout_s: float = 20.0
+    backoff_cap_s: float = 128.0  # reconnect delays: 1 s doubling up to this, full jitter
+    stable_after_s: float = 60.0  # a connection up this long resets the backoff
 
 
 class Connection:
@@ -113,7 +115,9 @@ class Supervisor:
             on_reconnected,
             on_replaced,
         )
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or Backoff(
+            cap_s=settings.backoff_cap_s, stable_after_s=settings.stable_after_s
+        )
         self.rotations = 0
         self.current: Connection | None = None
 

@@ -18,7 +18,7 @@ from k2_connector.websocket import ConnectionSettings
 
 FAST_CONNECTIONS = ConnectionSettings(
     no_data_timeout_s=1.0, rotate_after_s=3600, handover_timeout_s=3.0,
-    ping_interval_s=1.0, ping_timeout_s=2.0,
+    ping_interval_s=1.0, ping_timeout_s=2.0, backoff_cap_s=4.0, stable_after_s=2.0,
 )  # fmt: skip
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
 from k2.binance.generator import generate_frames
 from k2_connector.replay_server import Faults
-from k2_connector.websocket import ConnectionSettings
 from tests.connector.harness import FAST_CONNECTIONS, delivered_ids, expected_ids, run_connector
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -53,10 +53,7 @@ def test_server_shutdown_rotates_to_a_new_connection_first(tmp_path):
 
 
 def test_scheduled_rotation_before_the_24h_limit_has_no_gap(tmp_path):
-    quick_rotation = ConnectionSettings(
-        no_data_timeout_s=1.0, rotate_after_s=1.5, handover_timeout_s=3.0,
-        ping_interval_s=1.0, ping_timeout_s=2.0,
-    )  # fmt: skip
+    quick_rotation = dataclasses.replace(FAST_CONNECTIONS, rotate_after_s=1.5)
     outcome = run(tmp_path, connection=quick_rotation)
     assert sum(s.rotations for s in outcome.connector.supervisors) >= 2
     assert outcome.connector.stats.gaps == 0  # make-before-break: nothing missed

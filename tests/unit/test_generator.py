@@ -8,7 +8,7 @@ import pytest
 
 from k2.binance.frames import _fast_spot_trades, parse_frames
 from k2.binance.generator import generate_frames
-from k2.binance.recording import read_recording, write_recording
+from k2.binance.recording import read_recording, read_recordings, write_recording
 
 pytestmark = pytest.mark.unit
 
@@ -48,3 +48,17 @@ def test_written_recordings_read_back_identically(tmp_path):
     path = tmp_path / "rec.txt"
     path.write_bytes(buffer.getvalue())
     assert list(read_recording(path)) == frames
+
+
+def test_several_recordings_replay_interleaved_in_receive_time(tmp_path):
+    btc = list(generate_frames(["BTCUSDT"], 200, seed=6))
+    eth = list(generate_frames(["ETHUSDT"], 200, seed=6))
+    paths = []
+    for name, frames in (("btc", btc), ("eth", eth)):
+        buffer = io.BytesIO()
+        write_recording(frames, buffer)
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(buffer.getvalue())
+    merged = list(read_recordings(paths))
+    assert sorted(merged, key=lambda f: f.receive_ns) == merged
+    assert len(merged) == len(btc) + len(eth)

@@ -30,6 +30,15 @@ def partition_key(frame: bytes) -> str:
     return (match.group(1) or match.group(2)).decode().upper()
 
 
+class PartialPutError(RuntimeError):
+    """Kinesis became unreachable mid-put: `unaccepted` are exactly the frames not stored
+    (the others are in the stream), so a retry of only these cannot duplicate anything."""
+
+    def __init__(self, unaccepted: list[bytes], cause: Exception) -> None:
+        super().__init__(f"{len(unaccepted)} frames not accepted: {cause!r}")
+        self.unaccepted = unaccepted
+
+
 @dataclass
 class PutStats:
     frames: int = 0
@@ -56,15 +65,22 @@ class KinesisWriter:
         by_symbol: dict[str, list[bytes]] = {}
         for frame in frames:
             by_symbol.setdefault(partition_key(frame), []).append(frame)
-        records = [
-            {"PartitionKey": symbol, "Data": kpl.aggregate(chunk, symbol)}
+        entries = [
+            _Entry({"PartitionKey": symbol, "Data": kpl.aggregate(chunk, symbol)}, chunk)
             for symbol, symbol_frames in by_symbol.items()
             for chunk in self._chunks(symbol_frames, symbol)
         ]
-        for call in _put_batches(records):
-            self._put_all(call)
+        calls = list(_put_batches(entries))
+        for position, call in enumerate(calls):
+            try:
+                self._put_all(call)
+            except Exception as error:
+                not_stored = [e for e in call if not e.accepted] + [
+                    e for later in calls[position + 1 :] for e in later
+                ]
+                raise PartialPutError([f for e in not_stored for f in e.frames], error) from error
         self.stats.frames += len(frames)
-        self.stats.records += len(records)
+        self.stats.records += len(entries)
 
     def _chunks(self, frames: list[bytes], symbol: str) -> Iterable[list[bytes]]:
         envelope = kpl.envelope_size(symbol)
@@ -80,37 +96,47 @@ class KinesisWriter:
         if chunk:
             yield chunk
 
-    def _put_all(self, records: list[dict[str, Any]]) -> None:
+    def _put_all(self, entries: list[_Entry]) -> None:
         """PutRecords, then resend only the failed entries, until none is left.
 
         A resent entry can land after later entries of its symbol; nothing downstream relies
         on arrival order (files are sorted by trade time, the lake deduplicates by trade id).
         """
-        pending, attempt = records, 0
+        pending, attempt = entries, 0
         while pending:
             self.stats.calls += 1
-            response = self._kinesis.put_records(StreamName=self._stream, Records=pending)
-            if not response.get("FailedRecordCount"):
+            response = self._kinesis.put_records(
+                StreamName=self._stream, Records=[entry.record for entry in pending]
+            )
+            results = response["Records"]
+            for entry, result in zip(pending, results, strict=True):
+                entry.accepted = "ErrorCode" not in result
+            pending = [entry for entry in pending if not entry.accepted]
+            if not pending:
                 return
-            pending = [
-                record
-                for record, result in zip(pending, response["Records"], strict=True)
-                if "ErrorCode" in result
-            ]
             self.stats.retried_entries += len(pending)
             attempt += 1
             time.sleep(min(self._max_backoff_s, 0.05 * 2**attempt))
 
 
-def _put_batches(records: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
+@dataclass
+class _Entry:
+    """One aggregated record and the frames inside it."""
+
+    record: dict[str, Any]
+    frames: list[bytes]
+    accepted: bool = False
+
+
+def _put_batches(entries: list[_Entry]) -> Iterable[list[_Entry]]:
+    batch: list[_Entry] = []
     size = 0
-    for record in records:
-        record_size = len(record["Data"]) + len(record["PartitionKey"])
+    for entry in entries:
+        record_size = len(entry.record["Data"]) + len(entry.record["PartitionKey"])
         if batch and (len(batch) == MAX_PUT_RECORDS or size + record_size > MAX_PUT_BYTES):
             yield batch
             batch, size = [], 0
-        batch.append(record)
+        batch.append(entry)
         size += record_size
     if batch:
         yield batch

@@ -7,6 +7,7 @@ output and of `k2 record`. Any file in this format can be replayed.
 from __future__ import annotations
 
 import gzip
+import heapq
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -45,6 +46,12 @@ def read_recording(path: Path) -> Iterator[RecordedFrame]:
             if not separator or not stamp.isdigit():
                 raise RecordingFormatError(f"{path}:{number}: expected '<receive_ns> <frame>'")
             yield RecordedFrame(int(stamp), frame)
+
+
+def read_recordings(paths: Iterable[Path]) -> Iterator[RecordedFrame]:
+    """Several recordings (e.g. one per symbol) merged in receive-time order, as one combined
+    stream would have delivered them; each file must itself be in receive order."""
+    return heapq.merge(*(read_recording(path) for path in paths), key=lambda f: f.receive_ns)
 
 
 def write_recording(frames: Iterable[RecordedFrame], out: IO[bytes]) -> int:
