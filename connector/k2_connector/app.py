@@ -14,11 +14,14 @@ import logging
 import signal
 import time
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from k2_connector.backfill import Backfiller, RateLimitedError
 from k2_connector.backoff import Backoff
+from k2_connector.gap_log import GapLog
 from k2_connector.journal import Journal
 from k2_connector.router import Action, Router
 from k2_connector.sequencer import Gap, Sequencer
@@ -44,6 +47,7 @@ class ConnectorSettings:
     streams_per_connection: int = MAX_STREAMS_PER_CONNECTION
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
     journal_dir: Path = Path("/tmp/k2-connector-journal")  # noqa: S108 - overridable default
+    kinds: tuple[str, ...] = ("trade",)  # add "aggTrade" to also forward aggregate trades
     symbol_silence_s: float = 0.0  # >0: replace a connection when one symbol is this quiet
     buffer_frames: int = 10_000
     buffer_bytes: int = 10 * 1024 * 1024
@@ -64,7 +68,9 @@ class ConnectorStats:
 
 
 class Connector:
-    def __init__(self, settings: ConnectorSettings, write: FrameWriter) -> None:
+    def __init__(
+        self, settings: ConnectorSettings, write: FrameWriter, gap_log: GapLog | None = None
+    ) -> None:
         self.settings = settings
         self.sequencer = Sequencer()
         self.router = Router(self.sequencer)
@@ -74,8 +80,11 @@ class Connector:
         )  # fmt: skip
         self.backfiller = Backfiller(settings.rest_base_url) if settings.rest_base_url else None
         self.stats = ConnectorStats()
+        self.gap_log = gap_log or GapLog(settings.journal_dir)
         urls = connection_urls(
-            settings.ws_base_url, stream_names(settings.symbols), settings.streams_per_connection
+            settings.ws_base_url,
+            stream_names(settings.symbols, settings.kinds),
+            settings.streams_per_connection,
         )
         self.supervisors = [
             Supervisor(url, settings.connection, self._on_frame, self._on_reconnected,
@@ -216,8 +225,10 @@ class Connector:
         log.warning("gap in %s: ids %d..%d (%d missing)", gap.symbol, gap.first_id,
                     gap.last_id, gap.size)  # fmt: skip
         symbol, _, kind = gap.symbol.partition("@")
-        if kind == "trade":
-            self._spawn_backfill(symbol, gap.first_id, gap.last_id)
+        if kind == "trade" and self.backfiller:
+            self._spawn_backfill(symbol, gap.first_id, gap.last_id, gap)
+        else:  # aggTrade gaps, or backfill disabled: recorded, not filled
+            self._track(self.gap_log.record(gap, "unfilled"))
 
     def _on_reconnected(self, connection: Connection) -> None:
         """Fetch what was missed while away, even if no new trade comes to reveal the gap."""
@@ -229,19 +240,28 @@ class Connector:
     def _count_replacement(self, reason: str) -> None:
         self.stats.reconnects[reason] += 1
 
-    def _spawn_backfill(self, symbol: str, first_id: int, last_id: int) -> None:
-        if not self.backfiller:
-            return
-        task = asyncio.create_task(self._backfill(symbol, first_id, last_id))
+    def _spawn_backfill(
+        self, symbol: str, first_id: int, last_id: int, gap: Gap | None = None
+    ) -> None:
+        if self.backfiller:
+            self._track(self._backfill(symbol, first_id, last_id, gap))
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run in the background; stop() waits for it (backfills and gap records)."""
+        task = asyncio.create_task(work)
         self._backfills.add(task)
         task.add_done_callback(self._backfills.discard)
 
-    async def _backfill(self, symbol: str, first_id: int, last_id: int) -> None:
+    async def _backfill(self, symbol: str, first_id: int, last_id: int, gap: Gap | None) -> None:
         assert self.backfiller is not None
+        if gap:
+            await self.gap_log.record(gap, "open")
         backoff = Backoff(base_s=0.5, cap_s=30)
         for _ in range(BACKFILL_ATTEMPTS):
             try:
                 await self.backfiller.fetch(symbol, first_id, last_id, self._deliver_backfilled)
+                if gap:
+                    await self.gap_log.record(gap, "filled")
                 return
             except RateLimitedError as error:
                 await asyncio.sleep(backoff.next_delay(error.retry_after_s))
@@ -250,3 +270,5 @@ class Connector:
                 await asyncio.sleep(backoff.next_delay())
         self.stats.backfill_failures += 1
         log.error("backfill %s %d..%d gave up; the gap stays recorded", symbol, first_id, last_id)
+        if gap:
+            await self.gap_log.record(gap, "unfilled")

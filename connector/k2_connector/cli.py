@@ -21,6 +21,7 @@ from k2.adapters import aws
 from k2.adapters.kinesis_writer import KinesisWriter
 from k2.config import DEFAULT_STREAM_NAME
 from k2_connector.app import Connector, ConnectorSettings
+from k2_connector.gap_log import GapLog
 from k2_connector.health import health_server
 from k2_connector.streams import BINANCE_REST_URL, BINANCE_WS_URL
 from k2_connector.websocket import ConnectionSettings
@@ -43,9 +44,12 @@ def connector_main(argv: Sequence[str] | None = None) -> int:
             no_data_timeout_s=args.no_data_timeout_s, rotate_after_s=args.rotate_after_s
         ),
         journal_dir=Path(args.journal_dir),
+        kinds=tuple(k.strip() for k in args.streams.split(",") if k.strip()),
     )
     writer = KinesisWriter(aws.client("kinesis", args.endpoint_url), args.stream_name)
-    drained = asyncio.run(_serve(Connector(settings, writer.put_frames), args.health_port))
+    gap_log = GapLog(settings.journal_dir, aws.client("s3", args.endpoint_url), args.gap_bucket)
+    connector = Connector(settings, writer.put_frames, gap_log)
+    drained = asyncio.run(_serve(connector, args.health_port))
     if not drained:
         logging.error("stopped with frames still in the journal; a restart delivers them first")
     return 0 if drained else 1
@@ -72,6 +76,12 @@ def _connector_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--rest-url", default=env("K2_REST_URL", BINANCE_REST_URL))
     parser.add_argument("--no-backfill", action="store_true", help="record gaps, do not fill them")
+    parser.add_argument("--streams", default=env("K2_STREAMS", "trade"), help="trade,aggTrade")
+    parser.add_argument(
+        "--gap-bucket",
+        default=env("K2_GAP_BUCKET"),
+        help="S3 bucket for gap records (also kept in the journal directory)",
+    )
     parser.add_argument("--journal-dir", default=env("K2_JOURNAL_DIR", "/var/lib/k2-connector"))
     parser.add_argument("--health-port", type=int, default=int(env("K2_HEALTH_PORT", "8080")))
     parser.add_argument("--no-data-timeout-s", type=float, default=10.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 
 import pytest
 
@@ -64,6 +65,11 @@ def test_withheld_trades_are_detected_as_gaps_and_backfilled_over_rest(tmp_path)
     stats = outcome.connector.stats
     assert stats.gaps >= 10
     assert stats.backfilled >= outcome.server.gap_trades_withheld
+    records = [json.loads(line) for line in (tmp_path / "gaps.jsonl").read_text().splitlines()]
+    opened = {(r["symbol"], r["first_id"]) for r in records if r["status"] == "open"}
+    filled = {(r["symbol"], r["first_id"]) for r in records if r["status"] == "filled"}
+    assert len(opened) == stats.gaps
+    assert opened == filled  # every gap recorded, and recorded as recovered
 
 
 def test_duplicate_frames_are_forwarded_once(tmp_path):

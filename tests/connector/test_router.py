@@ -1,0 +1,61 @@
+"""What the connector does with each kind of frame."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from websockets.asyncio.client import connect
+
+from k2.binance.generator import generate_frames
+from k2_connector.replay_server import ReplayServer
+from k2_connector.router import Action, Router
+from k2_connector.sequencer import Gap, Sequencer
+
+pytestmark = pytest.mark.unit
+
+TRADE = b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":%d,"p":"1","q":"1","T":1,"m":true,"M":true}}'  # noqa: E501
+AGG = b'{"e":"aggTrade","E":1,"s":"BTCUSDT","a":%d,"p":"1","q":"1","f":1,"l":2,"T":1,"m":true,"M":true}'  # noqa: E501
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [b'{"e":"serverShutdown","E":1723161255343}',
+     b'{"stream":"btcusdt@trade","data":{"e":"serverShutdown","E":1723161255343}}'],
+)  # fmt: skip
+def test_server_shutdown_in_raw_and_combined_form(frame):
+    assert Router(Sequencer()).route(frame).action is Action.SERVER_SHUTDOWN
+
+
+def test_trades_are_forwarded_once_and_gaps_reported():
+    router = Router(Sequencer())
+    assert router.route(TRADE % 1).action is Action.FORWARD
+    assert router.route(TRADE % 1).action is Action.DUPLICATE
+    routed = router.route(TRADE % 4)
+    assert routed.gap == Gap("BTCUSDT@trade", 2, 3)
+    assert router.route(AGG % 1).action is Action.FORWARD  # aggregate ids are their own series
+
+
+def test_acks_are_ignored_and_anything_unparseable_is_forwarded_for_the_dead_letter_queue():
+    router = Router(Sequencer())
+    assert router.route(b'{"result":null,"id":1}').action is Action.IGNORE
+    assert router.route(b"{broken").action is Action.FORWARD
+    assert router.route(b'{"u":1,"s":"BTCUSDT","b":"1","B":"1","a":"1","A":"1"}').action is (
+        Action.FORWARD
+    )
+    assert router.forwarded_unparsed == 1
+
+
+def test_the_raw_stream_path_sends_bare_payloads_of_one_stream():
+    frames = list(generate_frames(["BTCUSDT", "ETHUSDT"], 50, seed=2))
+
+    async def scenario() -> list[str]:
+        async with (
+            ReplayServer(frames, speed=0) as server,
+            connect(server.url + "/ws/ethusdt@trade") as websocket,
+        ):
+            return [message async for message in websocket]  # type: ignore[misc]
+
+    messages = asyncio.run(scenario())
+    assert len(messages) == 50
+    assert all(m.startswith('{"e":"trade"') and '"s":"ETHUSDT"' in m for m in messages)
