@@ -57,7 +57,7 @@ class ConnectorSettings:
 @dataclass
 class ConnectorStats:
     frames_in: int = 0
-    trades_forwarded: int = 0
+    frames_forwarded: int = 0
     duplicates: int = 0
     gaps: int = 0
     gap_ids: int = 0
@@ -159,7 +159,7 @@ class Connector:
         elif routed.action is Action.DUPLICATE:
             self.stats.duplicates += 1
         elif routed.action is Action.FORWARD:
-            self.stats.trades_forwarded += 1
+            self.stats.frames_forwarded += 1
             await self.sink.put(frame)
             if routed.gap:
                 self._on_gap(routed.gap)

@@ -20,7 +20,7 @@ def prometheus_text(connector: Connector) -> str:
     stats, sink = connector.stats, connector.sink
     lines = [
         ("k2_connector_frames_in_total", stats.frames_in),
-        ("k2_connector_trades_forwarded_total", stats.trades_forwarded),
+        ("k2_connector_frames_forwarded_total", stats.frames_forwarded),
         ("k2_connector_duplicates_total", stats.duplicates),
         ("k2_connector_gaps_total", stats.gaps),
         ("k2_connector_gap_ids_total", stats.gap_ids),

@@ -132,12 +132,21 @@ class _ProgressLine:
             print(file=sys.stderr)
 
 
+def _connector_line(stats: dict[str, int]) -> str:
+    return (
+        f"connector      {stats['frames_forwarded']:,} frames forwarded from the websocket, "
+        f"{stats['backfilled']:,} backfilled over REST, {stats['duplicates']:,} duplicates "
+        f"dropped, {stats['gaps']:,} gaps, {stats['reconnects']:,} reconnects"
+    )
+
+
 def format_report(report: RunReport, elapsed_s: float) -> str:
     lines = [
         f"source         {report.source}",
         f"endpoint       {report.endpoint}",
         f"frames read    {report.frames_read:,} ({report.trade_frames:,} trades, "
         f"{report.non_trade_frames:,} non-trade, {report.rejected_in_source:,} malformed)",
+        _connector_line(report.connector),
         f"kinesis        {report.kinesis['records']:,} aggregated records in "
         f"{report.kinesis['calls']:,} PutRecords calls ({report.kinesis['retried_entries']:,} "
         f"entries retried)",

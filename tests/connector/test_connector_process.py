@@ -120,7 +120,7 @@ def test_sigterm_mid_stream_loses_nothing_and_a_restart_resumes(
     assert wait_for(lambda: http_get(port, "/ready")[0] == 200, 15)
     time.sleep(2)  # mid-stream
     metrics = http_get(port, "/metrics")[1]
-    assert "k2_connector_trades_forwarded_total" in metrics
+    assert "k2_connector_frames_forwarded_total" in metrics
     first.send_signal(signal.SIGTERM)
     assert first.wait(timeout=30) == 0  # drained: buffer and journal delivered
     landed_at_stop = delivered_ids(read_stream(kinesis, "sigterm"))

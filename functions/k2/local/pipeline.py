@@ -1,12 +1,15 @@
 """`k2 run`: the whole pipeline on one machine, then a reconciliation against the source.
 
-source frames (generator or recordings) -> Kinesis (KPL-aggregated PutRecords) -> local event
-source mapping -> normalize handler, in-process -> Parquet in S3 + Glue partitions ->
-read back -> per-symbol expected / landed / missing / duplicated, dead letters, OHLCV bars.
+source frames (generator or recordings) -> Binance-compatible replay server -> the connector
+over a real websocket -> Kinesis (KPL-aggregated PutRecords) -> local event source mapping ->
+normalize handler, in-process -> Parquet in S3 + Glue partitions -> read back -> per-symbol
+expected / landed / missing / duplicated, dead letters, OHLCV bars.
 """
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -24,14 +27,18 @@ from k2.adapters.lake_reader import read_staging
 from k2.bars import ohlcv
 from k2.binance.frames import parse_frames
 from k2.binance.generator import generate_frames
-from k2.binance.recording import read_recording
+from k2.binance.recording import RecordedFrame, read_recordings
 from k2.config import LakeSettings
 from k2.local.endpoint import embedded_endpoint, endpoint_environment
 from k2.local.environment import scoped_environment
 from k2.local.event_source import KinesisEventSource, ShardProgress
 from k2.local.resources import LocalStack, create_resources
+from k2_connector.app import Connector, ConnectorSettings
+from k2_connector.replay_server import ReplayServer
+from k2_connector.websocket import ConnectionSettings
 
-PUT_CHUNK_FRAMES = 5_000
+# Local runs reconnect quickly: the replay server's recording ends, nothing is rate limited.
+LOCAL_CONNECTIONS = ConnectionSettings(no_data_timeout_s=2.0, backoff_cap_s=2.0, stable_after_s=5.0)
 # Handlers run in-process: metrics would be EMF lines on stdout, tracing needs the X-Ray daemon.
 LOCAL_HANDLER_ENV = {
     "POWERTOOLS_METRICS_DISABLED": "true",
@@ -76,6 +83,7 @@ class RunReport:
     dead_letters: int
     symbols: list[SymbolReport]
     kinesis: dict[str, int]
+    connector: dict[str, int]
     event_source: dict[str, int]
     seconds: dict[str, float]
     bars: list[dict[str, Any]] = field(default_factory=list)
@@ -117,11 +125,13 @@ def _run_on(options: RunOptions, local: LocalStack, endpoint: str, say: Progress
 
     kinesis = aws.client("kinesis", endpoint)
     writer = KinesisWriter(kinesis, local.stream_name)
+    expected = parse_frames([recorded.frame for recorded in frames])
     started = time.perf_counter()
-    for offset in range(0, len(frames), PUT_CHUNK_FRAMES):
-        writer.put_frames(frames[offset : offset + PUT_CHUNK_FRAMES])
-        say("kinesis put", min(offset + PUT_CHUNK_FRAMES, len(frames)), len(frames))
-    seconds["kinesis_put"] = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="k2-connector-") as journal:
+        connector = asyncio.run(
+            stream_through_connector(frames, expected.trades, writer.put_frames, Path(journal), say)
+        )
+    seconds["connector"] = time.perf_counter() - started
 
     event_source = KinesisEventSource(
         kinesis, local.stream_name, lambda_handler, batch_size=options.batch_size
@@ -136,7 +146,6 @@ def _run_on(options: RunOptions, local: LocalStack, endpoint: str, say: Progress
 
     started = time.perf_counter()
     landed = read_staging(local.lake)
-    expected = parse_frames(frames)
     report = RunReport(
         source=source,
         endpoint=endpoint,
@@ -147,6 +156,14 @@ def _run_on(options: RunOptions, local: LocalStack, endpoint: str, say: Progress
         dead_letters=count_dead_letters(local.lake),
         symbols=reconcile(expected.trades, landed),
         kinesis=asdict(writer.stats),
+        connector={
+            "frames_in": connector.stats.frames_in,
+            "frames_forwarded": connector.stats.frames_forwarded,
+            "duplicates": connector.stats.duplicates,
+            "gaps": connector.stats.gaps,
+            "backfilled": connector.stats.backfilled,
+            "reconnects": sum(connector.stats.reconnects.values()),
+        },
         event_source={
             "invocations": sum(s.invocations for s in event_source.shards.values()),
             "retries": sum(s.retries for s in event_source.shards.values()),
@@ -158,16 +175,58 @@ def _run_on(options: RunOptions, local: LocalStack, endpoint: str, say: Progress
     return report
 
 
-def _source_frames(options: RunOptions) -> tuple[str, list[bytes]]:
+def _source_frames(options: RunOptions) -> tuple[str, list[RecordedFrame]]:
     if options.replay:
-        frames = [recorded.frame for path in options.replay for recorded in read_recording(path)]
+        frames = list(read_recordings(options.replay))
         return ", ".join(str(path) for path in options.replay), frames
     generated = generate_frames(options.symbols, options.trades_per_symbol, seed=options.seed)
     description = (
         f"generated: {', '.join(options.symbols)} x {options.trades_per_symbol} trades "
         f"(seed {options.seed})"
     )
-    return description, [recorded.frame for recorded in generated]
+    return description, list(generated)
+
+
+async def stream_through_connector(
+    frames: list[RecordedFrame],
+    expected_trades: pa.Table,
+    write: Callable[[Sequence[bytes]], None],
+    journal_dir: Path,
+    say: Progress,
+    timeout_s: float = 600.0,
+) -> Connector:
+    """Serve `frames` like Binance (max speed) to a connector writing to Kinesis; return once
+    every expected trade id has been forwarded and the connector's sink is drained."""
+    last_ids = {
+        row["symbol"]: row["source_id_max"]
+        for row in expected_trades.filter(pc.equal(expected_trades["market"], "spot"))
+        .group_by("symbol")
+        .aggregate([("source_id", "max")])
+        .to_pylist()
+    }
+    async with ReplayServer(frames, speed=0) as server:
+        settings = ConnectorSettings(
+            symbols=tuple(sorted(last_ids)), ws_base_url=server.url,
+            rest_base_url=server.rest_url, connection=LOCAL_CONNECTIONS,
+            journal_dir=journal_dir, flush_interval_s=0.05,
+        )  # fmt: skip
+        connector = Connector(settings, write)
+        running = asyncio.create_task(connector.run())
+        deadline = time.monotonic() + timeout_s
+        total = expected_trades.num_rows
+        while time.monotonic() < deadline and not _caught_up(connector, last_ids, server):
+            say("connector", min(connector.sink.stats.frames_out, total), total)
+            await asyncio.sleep(0.2)
+        say("connector", total, total)
+        connector.stop()
+        await running
+    return connector
+
+
+def _caught_up(connector: Connector, last_ids: dict[str, int], server: ReplayServer) -> bool:
+    seen_all = all(connector.sequencer.highest(f"{s}@trade") == i for s, i in last_ids.items())
+    settled = connector.open_gap_ids == 0 and not connector.backfilling
+    return server.finished.is_set() and seen_all and settled and connector.sink.drained
 
 
 def reconcile(expected_trades: pa.Table, landed: pa.Table) -> list[SymbolReport]:
