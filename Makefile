@@ -46,6 +46,7 @@ docker-build: ## Build the connector image (needs a Docker engine)
 
 .PHONY: bench
 bench: $(STAMP) ## Benchmarks: print figures and PASS/FAIL against targets, write bench/results/*.json
+	$(BIN)/python -m bench.bench_normalize
 	$(BIN)/python -m bench.bench_connector
 
 .PHONY: lint
