@@ -19,7 +19,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -325,9 +325,3 @@ def _json_response(status: int, body: object) -> Response:
     payload = json.dumps(body).encode()
     headers = Headers({"Content-Type": "application/json", "Content-Length": str(len(payload))})
     return Response(status, HTTPStatus(status).phrase, headers, payload)
-
-
-@contextlib.asynccontextmanager
-async def running(frames: Sequence[RecordedFrame], **options: Any) -> AsyncIterator[ReplayServer]:
-    async with ReplayServer(frames, **options) as server:
-        yield server

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from k2.binance.frames import parse_frames
-
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -60,14 +58,3 @@ def write_recording(frames: Iterable[RecordedFrame], out: IO[bytes]) -> int:
         out.write(b"%d %s\n" % (recorded.receive_ns, recorded.frame))
         count += 1
     return count
-
-
-def trade_ids_by_symbol(frames: Iterable[bytes]) -> dict[str, set[int]]:
-    """The distinct trade ids per symbol in a stream of frames: what must reach the lake."""
-    parsed = parse_frames(list(frames)).trades
-    ids: dict[str, set[int]] = {}
-    for symbol, source_id in zip(
-        parsed["symbol"].to_pylist(), parsed["source_id"].to_pylist(), strict=True
-    ):
-        ids.setdefault(symbol, set()).add(source_id)
-    return ids
