@@ -100,6 +100,11 @@ class KinesisBatch:
         """Split one record into frames; a record that cannot be split is dead-lettered whole."""
         record_index = len(self.origins)
         self.origins.append(origin)
+        if _is_single_plain_frame(payload):  # the common case, without the general splitting
+            self._frames.append(payload)
+            self._frame_records.append(record_index)
+            self._frame_positions.append(0)
+            return
         frames, reason = _split(payload)
         if reason:
             self._record_dead_letters.append(DeadLetter(reason, payload, origin, None))
@@ -140,6 +145,15 @@ def first_occurrences(keys: pa.ChunkedArray | pa.Array) -> np.ndarray:
     codes = np.asarray(pc.dictionary_encode(keys).combine_chunks().indices)
     _, first = np.unique(codes, return_index=True)
     return np.sort(first)
+
+
+def _is_single_plain_frame(payload: bytes) -> bool:
+    return (
+        0 < len(payload) <= MAX_RECORD_BYTES
+        and b"\n" not in payload
+        and not payload.isspace()
+        and not kpl.is_aggregated(payload)
+    )
 
 
 def _split(payload: bytes) -> tuple[list[bytes], str | None]:
