@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml uv.lock
 install: $(STAMP) ## Create .venv and install the locked dependencies
 
 .PHONY: run
-run: $(STAMP) ## The main job: generated Binance frames -> Kinesis -> normalize -> Parquet on S3 (embedded endpoint)
+run: $(STAMP) ## The main job: replay server -> connector (websocket) -> Kinesis -> normalize -> Parquet on S3 + Glue, embedded endpoint
 	$(BIN)/k2 run $(ARGS)
 
 .PHONY: test
