@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import boto3
 import pytest
@@ -67,7 +68,65 @@ def test_a_raising_handler_retries_the_whole_batch_then_stops_without_skipping(s
         raise RuntimeError("boom")
 
     source = KinesisEventSource(stream, "s", handler, batch_size=3, max_retry_attempts=2)
-    with pytest.raises(BatchRetriesExhaustedError, match="failed 3 times"):
+    with pytest.raises(
+        BatchRetriesExhaustedError,
+        match=r"failed \(RetryAttemptsExhausted\) and no on-failure destination",
+    ):
         source.drain()
     assert calls == [[0, 1, 2]] * 3
     assert source.shards["shardId-000000000000"].checkpoint is None  # nothing skipped
+
+
+def poison_at_3(event, context):
+    """Fails every invocation whose batch contains the record with payload 3."""
+    if 3 in payloads(event):
+        raise ValueError("poison")
+    return {"batchItemFailures": []}
+
+
+def test_bisect_isolates_a_poison_record_and_only_it_goes_to_the_failure_destination(stream):
+    delivered: list[int] = []
+    failures: list[dict] = []
+
+    def handler(event, context):
+        poison_at_3(event, context)
+        delivered.extend(payloads(event))
+        return {"batchItemFailures": []}
+
+    source = KinesisEventSource(stream, "s", handler, batch_size=5, max_retry_attempts=1,
+                                bisect_on_error=True, on_failure=failures.append)  # fmt: skip
+    source.drain()
+    assert sorted(delivered) == [0, 1, 2, 4, 5, 6, 7, 8, 9]  # everything but the poison
+    (failure,) = failures
+    info = failure["KinesisBatchInfo"]
+    assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert info["batchSize"] == 1
+    assert info["startSequenceNumber"] == info["endSequenceNumber"]
+    assert info["shardId"] == "shardId-000000000000"
+    assert source.shards["shardId-000000000000"].skipped == 1
+
+
+def test_without_bisect_the_whole_failing_batch_is_reported(stream):
+    failures: list[dict] = []
+    source = KinesisEventSource(stream, "s", poison_at_3, batch_size=5, max_retry_attempts=0,
+                                on_failure=failures.append)  # fmt: skip
+    source.drain()
+    assert [f["KinesisBatchInfo"]["batchSize"] for f in failures] == [5]
+    assert source.shards["shardId-000000000000"].records == 5  # 5..9 delivered
+
+
+def test_records_older_than_the_maximum_age_are_reported_not_delivered(stream):
+    delivered: list[int] = []
+    failures: list[dict] = []
+
+    def handler(event, context):
+        delivered.extend(payloads(event))
+        return {"batchItemFailures": []}
+
+    source = KinesisEventSource(stream, "s", handler, max_record_age_s=60,
+                                on_failure=failures.append,
+                                clock=lambda: time.time() + 3600)  # an hour later  # fmt: skip
+    source.drain()
+    assert delivered == []
+    assert [f["requestContext"]["condition"] for f in failures] == ["RecordAgeExceeded"]
+    assert failures[0]["KinesisBatchInfo"]["batchSize"] == 10

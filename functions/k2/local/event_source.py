@@ -1,17 +1,23 @@
 """A local stand-in for Lambda's Kinesis event source mapping (which moto cannot run).
 
 Per shard, in order: read up to `batch_size` records, invoke the handler in-process with the
-exact event Lambda sends, and checkpoint. With ReportBatchItemFailures the next read starts
-at the lowest failed sequence number; a raised error retries the whole batch. After
-`max_retry_attempts` a batch is not skipped (that would lose data silently): the runner stops
-with BatchRetriesExhausted, leaving the checkpoint at the failed batch.
+exact event Lambda sends, and checkpoint. As Lambda does:
+- ReportBatchItemFailures: the next read starts at the lowest failed sequence number;
+- a raised error retries the whole batch, or with `bisect_on_error` splits it in halves until
+  the failing records are isolated;
+- after `max_retry_attempts` (or for records older than `max_record_age_s`) the failing records
+  are skipped and a `KinesisBatchInfo` record naming them goes to the on-failure destination.
+Without a destination nothing is skipped (that would lose data silently): the runner stops
+with BatchRetriesExhaustedError, leaving the checkpoint before the failed records.
 """
 
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from k2.local.lambda_context import LocalLambdaContext
@@ -25,6 +31,18 @@ class BatchRetriesExhaustedError(RuntimeError):
     """A batch kept failing; its records are still in the stream at the checkpoint."""
 
 
+@dataclass(frozen=True)
+class _Failure:
+    """Sequence numbers of the smallest failing run of records (bisect narrows it)."""
+
+    start: str
+    end: str
+
+
+def _seq(record: dict[str, Any]) -> int:
+    return int(record["SequenceNumber"])
+
+
 @dataclass
 class ShardProgress:
     shard_id: str
@@ -32,6 +50,7 @@ class ShardProgress:
     invocations: int = 0
     records: int = 0
     retries: int = 0
+    skipped: int = 0  # sent to the on-failure destination
 
 
 @dataclass
@@ -42,6 +61,10 @@ class KinesisEventSource:
     function_name: str = "normalize"
     batch_size: int = 100
     max_retry_attempts: int = 3
+    bisect_on_error: bool = False
+    max_record_age_s: float | None = None
+    on_failure: Callable[[dict[str, Any]], None] | None = None  # e.g. an SQS send_message
+    clock: Callable[[], float] = time.time
     shards: dict[str, ShardProgress] = field(default_factory=dict)
 
     @property
@@ -65,42 +88,112 @@ class KinesisEventSource:
         failures_in_a_row = 0
         while iterator:
             response = self.kinesis.get_records(ShardIterator=iterator, Limit=self.batch_size)
-            records = response["Records"]
-            if not records:
+            records = self._drop_expired(progress, response["Records"])
+            if not response["Records"]:
                 return
-            retry_from = self._invoke(progress.shard_id, records)
-            progress.invocations += 1
-            if retry_from is None:
-                progress.checkpoint = records[-1]["SequenceNumber"]
-                progress.records += len(records)
+            failure = self._process(progress, records) if records else None
+            if failure is None:
+                self._done(progress, records)
                 iterator, failures_in_a_row = response.get("NextShardIterator"), 0
             else:
                 failures_in_a_row += 1
                 progress.retries += 1
+                self._done(progress, [r for r in records if _seq(r) < int(failure.start)])
                 if failures_in_a_row > self.max_retry_attempts:
-                    raise BatchRetriesExhaustedError(
-                        f"{progress.shard_id}: batch from {retry_from} failed "
-                        f"{failures_in_a_row} times"
-                    )
-                done = [r for r in records if int(r["SequenceNumber"]) < int(retry_from)]
-                if done:
-                    progress.checkpoint = done[-1]["SequenceNumber"]
-                    progress.records += len(done)
-                iterator = self._iterator(progress.shard_id, retry_from, inclusive=True)
+                    failing = [
+                        r for r in records if int(failure.start) <= _seq(r) <= int(failure.end)
+                    ]
+                    self._give_up(progress, failing, "RetryAttemptsExhausted", failures_in_a_row)
+                    failures_in_a_row = 0
+                    iterator = self._iterator(progress.shard_id, failure.end, inclusive=False)
+                else:
+                    iterator = self._iterator(progress.shard_id, failure.start, inclusive=True)
             if on_batch:
                 on_batch(progress)
 
-    def _invoke(self, shard_id: str, records: list[dict[str, Any]]) -> str | None:
-        """Invoke once; None on success, else the sequence number to resume from."""
+    def _process(self, progress: ShardProgress, records: list[dict[str, Any]]) -> _Failure | None:
+        """Invoke for `records`; on a function error with bisect, recurse into the halves so
+        that only the records that really fail are retried and, at worst, skipped."""
+        progress.invocations += 1
+        raised, retry_from = self._invoke(progress.shard_id, records)
+        if retry_from is None:
+            return None
+        if raised and self.bisect_on_error and len(records) > 1:
+            middle = len(records) // 2
+            first = self._process(progress, records[:middle])
+            return first or self._process(progress, records[middle:])
+        return _Failure(retry_from, str(records[-1]["SequenceNumber"]))
+
+    def _drop_expired(
+        self, progress: ShardProgress, records: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Records older than max_record_age_s go to the on-failure destination unprocessed."""
+        if self.max_record_age_s is None:
+            return records
+        oldest_allowed = self.clock() - self.max_record_age_s
+        expired = [
+            r for r in records if r["ApproximateArrivalTimestamp"].timestamp() < oldest_allowed
+        ]
+        if expired:
+            self._give_up(progress, expired, "RecordAgeExceeded", 0)
+        return records[len(expired) :]
+
+    def _give_up(
+        self, progress: ShardProgress, records: list[dict[str, Any]], condition: str, attempts: int
+    ) -> None:
+        if self.on_failure is None:
+            raise BatchRetriesExhaustedError(
+                f"{progress.shard_id}: records from {records[0]['SequenceNumber']} failed "
+                f"({condition}) and no on-failure destination is configured"
+            )
+        self.on_failure(self._failure_record(progress.shard_id, records, condition, attempts))
+        progress.skipped += len(records)
+        progress.checkpoint = records[-1]["SequenceNumber"]
+
+    def _failure_record(
+        self, shard_id: str, records: list[dict[str, Any]], condition: str, attempts: int
+    ) -> dict[str, Any]:
+        """What Lambda sends to a Kinesis on-failure destination: where, not the data."""
+        return {
+            "requestContext": {
+                "functionArn": LocalLambdaContext(self.function_name).invoked_function_arn,
+                "condition": condition,
+                "approximateInvokeCount": attempts,
+            },
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "KinesisBatchInfo": {
+                "shardId": shard_id,
+                "startSequenceNumber": records[0]["SequenceNumber"],
+                "endSequenceNumber": records[-1]["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": records[0][
+                    "ApproximateArrivalTimestamp"
+                ].isoformat(),
+                "approximateArrivalOfLastRecord": records[-1][
+                    "ApproximateArrivalTimestamp"
+                ].isoformat(),
+                "batchSize": len(records),
+                "streamArn": self.stream_arn,
+            },
+        }
+
+    @staticmethod
+    def _done(progress: ShardProgress, records: list[dict[str, Any]]) -> None:
+        if records:
+            progress.checkpoint = records[-1]["SequenceNumber"]
+            progress.records += len(records)
+
+    def _invoke(self, shard_id: str, records: list[dict[str, Any]]) -> tuple[bool, str | None]:
+        """Invoke once: (raised, sequence number to resume from, None on success)."""
         event = kinesis_event(records, shard_id, self.stream_arn)
         try:
             response = self.handler(event, LocalLambdaContext(self.function_name))
         except Exception:
-            return str(records[0]["SequenceNumber"])
+            return True, str(records[0]["SequenceNumber"])
         failures = (response or {}).get("batchItemFailures") or []
         if not failures:
-            return None
-        return min((f["itemIdentifier"] for f in failures), key=int)
+            return False, None
+        return False, min((f["itemIdentifier"] for f in failures), key=int)
 
     def _iterator(self, shard_id: str, sequence: str | None, inclusive: bool) -> str:
         if sequence is None:
