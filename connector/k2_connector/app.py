@@ -23,7 +23,7 @@ from k2_connector.backfill import Backfiller, RateLimitedError
 from k2_connector.backoff import Backoff
 from k2_connector.gap_log import GapLog
 from k2_connector.journal import Journal
-from k2_connector.router import Action, Router
+from k2_connector.router import Action, Routed, Router
 from k2_connector.sequencer import Gap, Sequencer
 from k2_connector.sink import FrameWriter, KinesisSink
 from k2_connector.streams import (
@@ -36,7 +36,7 @@ from k2_connector.streams import (
 from k2_connector.websocket import Connection, ConnectionSettings, Supervisor
 
 log = logging.getLogger(__name__)
-BACKFILL_ATTEMPTS = 5
+BACKFILL_ATTEMPTS = 5  # per gap; a gap REST cannot fill is recorded unfilled
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class Connector:
             for url in urls
         ]  # fmt: skip
         self._last_trade_at: dict[str, float] = {}
-        self._backfills: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self.last_frame_at = 0.0
 
@@ -102,7 +102,8 @@ class Connector:
 
     @property
     def backfilling(self) -> bool:
-        return bool(self._backfills)
+        """Backfills (or the gap records they write) still running."""
+        return bool(self._background)
 
     def ready(self) -> bool:
         """Connected, receiving recently, and Kinesis writable."""
@@ -137,8 +138,8 @@ class Connector:
             for reader in readers:
                 reader.cancel()
             await asyncio.gather(*readers, return_exceptions=True)
-            if self._backfills:
-                await asyncio.gather(*self._backfills, return_exceptions=True)
+            if self._background:
+                await asyncio.gather(*self._background, return_exceptions=True)
             self.sink.stop()
             await asyncio.gather(flusher, return_exceptions=True)
         drained = await self.sink.drain()
@@ -156,21 +157,25 @@ class Connector:
         if routed.action is Action.SERVER_SHUTDOWN:
             log.warning("serverShutdown on %s: rotating", connection.url)
             connection.rotation_due.set()
-        elif routed.action is Action.DUPLICATE:
+        else:
+            await self._accept(frame, routed, backfilled=False)
+
+    async def _deliver_backfilled(self, frame: bytes) -> None:
+        await self._accept(frame, self.router.route(frame), backfilled=True)
+
+    async def _accept(self, frame: bytes, routed: Routed, backfilled: bool) -> None:
+        """The one place a routed frame is counted, stored and its gap followed up, whether
+        it came over the websocket or from REST (a REST page can reveal a gap too)."""
+        if routed.action is Action.DUPLICATE:
             self.stats.duplicates += 1
         elif routed.action is Action.FORWARD:
-            self.stats.frames_forwarded += 1
+            if backfilled:
+                self.stats.backfilled += 1
+            else:
+                self.stats.frames_forwarded += 1
             await self.sink.put(frame)
             if routed.gap:
                 self._on_gap(routed.gap)
-
-    async def _deliver_backfilled(self, frame: bytes) -> None:
-        routed = self.router.route(frame)
-        if routed.action is Action.FORWARD:
-            self.stats.backfilled += 1
-            await self.sink.put(frame)
-        elif routed.action is Action.DUPLICATE:
-            self.stats.duplicates += 1
 
     async def _watch_symbol_silence(self) -> None:
         """Replace a connection on which one of its symbols went quiet while others flow."""
@@ -240,6 +245,12 @@ class Connector:
     def _count_replacement(self, reason: str) -> None:
         self.stats.reconnects[reason] += 1
 
+    def _filled(self, gap: Gap, delivered: int) -> bool:
+        """Every id of the gap is in now (checked in the sequencer, or, for a gap too big to
+        track id by id, by the count REST delivered)."""
+        missing = self.sequencer.still_missing(gap)
+        return missing == 0 if missing is not None else delivered >= gap.size
+
     def _spawn_backfill(
         self, symbol: str, first_id: int, last_id: int, gap: Gap | None = None
     ) -> None:
@@ -249,8 +260,8 @@ class Connector:
     def _track(self, work: Coroutine[Any, Any, None]) -> None:
         """Run in the background; stop() waits for it (backfills and gap records)."""
         task = asyncio.create_task(work)
-        self._backfills.add(task)
-        task.add_done_callback(self._backfills.discard)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _backfill(self, symbol: str, first_id: int, last_id: int, gap: Gap | None) -> None:
         assert self.backfiller is not None
@@ -259,15 +270,22 @@ class Connector:
         backoff = Backoff(base_s=0.5, cap_s=30)
         for _ in range(BACKFILL_ATTEMPTS):
             try:
-                await self.backfiller.fetch(symbol, first_id, last_id, self._deliver_backfilled)
-                if gap:
-                    await self.gap_log.record(gap, "filled")
-                return
+                delivered = await self.backfiller.fetch(
+                    symbol, first_id, last_id, self._deliver_backfilled
+                )
             except RateLimitedError as error:
                 await asyncio.sleep(backoff.next_delay(error.retry_after_s))
+                continue
             except (OSError, ValueError) as error:
                 log.warning("backfill %s %d..%d failed: %r", symbol, first_id, last_id, error)
                 await asyncio.sleep(backoff.next_delay())
+                continue
+            if gap is None or self._filled(gap, delivered):
+                if gap:
+                    await self.gap_log.record(gap, "filled")
+                return
+            log.warning("backfill %s %d..%d: REST lacks some of the ids", symbol, first_id, last_id)
+            await asyncio.sleep(backoff.next_delay())
         self.stats.backfill_failures += 1
         log.error("backfill %s %d..%d gave up; the gap stays recorded", symbol, first_id, last_id)
         if gap:

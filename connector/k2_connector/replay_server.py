@@ -51,6 +51,7 @@ class Faults:
     malformed_every: int = 0  # send a frame that is not valid JSON
     gap_every: int = 0  # (global) never send gap_size trades on the websocket: REST has them
     gap_size: int = 1
+    gap_lost: bool = False  # withheld trades are missing from REST too (history pruned)
     refuse_first: int = 0  # refuse the first N connection attempts with HTTP refuse_status
     refuse_status: int = 429
     retry_after_s: int = 1
@@ -111,6 +112,7 @@ class ReplayServer:
         self._max_connection_s = max_connection_s
         self._clients: set[_Client] = set()
         self._published_up_to: dict[str, int] = {}  # symbol -> highest trade id published
+        self._withheld: set[int] = set()  # trade ids the gap fault kept off the websocket
         self._first_client = asyncio.Event()
         self.finished = asyncio.Event()
         self.stats = ServerStats()
@@ -172,7 +174,9 @@ class ReplayServer:
             return _json_response(400, {"code": -1100, "msg": "Illegal characters in parameter."})
         newest = self._published_up_to.get(symbol, -1)  # like Binance: only trades that happened
         trades = self._trades_by_symbol.get(symbol, [])
-        selected = [t for t in trades if from_id <= t["id"] <= newest][:limit]
+        lost = self._withheld if self.faults.gap_lost else set()
+        selected = [t for t in trades if from_id <= t["id"] <= newest and t["id"] not in lost]
+        selected = selected[:limit]
         return _json_response(200, selected)
 
     # --- websocket ---------------------------------------------------------------------------
@@ -264,6 +268,7 @@ class ReplayServer:
                 position = trades_seen % faults.gap_every if faults.gap_every else 0
                 if faults.gap_every and position >= faults.gap_every - faults.gap_size:
                     self.stats.gap_trades_withheld += 1
+                    self._withheld.add(frame.trade[1])
                     continue
             for client in list(self._clients):
                 message = _message_for(client, frame)

@@ -71,6 +71,15 @@ class Sequencer:
         state = self._symbols.get(symbol)
         return state.highest if state else None
 
+    def still_missing(self, gap: Gap) -> int | None:
+        """How many ids of `gap` are still missing; None when the gap was too big to track."""
+        if gap.size > self.max_open_gap_ids:
+            return None
+        state = self._symbols[gap.symbol]
+        return sum(
+            1 for trade_id in range(gap.first_id, gap.last_id + 1) if trade_id in state.missing
+        )
+
     def open_gap_ids(self, symbol: str) -> int:
         state = self._symbols.get(symbol)
         return len(state.missing) if state else 0

@@ -51,6 +51,7 @@ async def run_connector(
     speed: float = 20.0,
     connection: ConnectionSettings = FAST_CONNECTIONS,
     timeout_s: float = 90.0,
+    allow_open_gaps: bool = False,
     **overrides: Any,
 ) -> Outcome:
     """overrides: ConnectorSettings fields (buffer_frames, symbol_silence_s, ...)."""
@@ -66,20 +67,20 @@ async def run_connector(
         running = asyncio.create_task(connector.run())
         deadline = time.monotonic() + timeout_s
         await asyncio.wait_for(server.finished.wait(), timeout=timeout_s)
-        while time.monotonic() < deadline and not _complete(connector, want):
+        while time.monotonic() < deadline and not _complete(connector, want, allow_open_gaps):
             await asyncio.sleep(0.1)
         connector.stop()
         drained = await running
         return Outcome(connector, server.stats, drained)
 
 
-def _complete(connector: Connector, want: dict[str, list[int]]) -> bool:
+def _complete(connector: Connector, want: dict[str, list[int]], allow_open_gaps: bool) -> bool:
     caught_up = all(
         connector.sequencer.highest(f"{symbol}@trade") == max(ids) for symbol, ids in want.items()
     )
     return (
         caught_up
-        and connector.open_gap_ids == 0
+        and (allow_open_gaps or connector.open_gap_ids == 0)
         and not connector.backfilling
         and connector.sink.drained
     )

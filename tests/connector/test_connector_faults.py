@@ -110,3 +110,31 @@ def test_a_symbol_that_goes_silent_gets_its_connection_replaced(tmp_path):
     )
     assert outcome.connector.stats.silent_symbol_replacements >= 1
     assert outcome.connector.stats.reconnects["rotation"] >= 1
+
+
+def test_trades_rest_no_longer_has_are_recorded_as_unfilled_gaps(tmp_path):
+    """A gap REST cannot fill is never reported as filled: it stays recorded as unfilled."""
+    sink: list[bytes] = []
+    outcome = asyncio.run(
+        run_connector(
+            FRAMES,
+            sink.extend,
+            tmp_path,
+            Faults(gap_every=400, gap_size=2, gap_lost=True),
+            speed=20.0,
+            allow_open_gaps=True,
+        )
+    )
+    stats = outcome.connector.stats
+    records = [json.loads(line) for line in (tmp_path / "gaps.jsonl").read_text().splitlines()]
+    assert stats.gaps >= 5
+    assert {r["status"] for r in records} == {"open", "unfilled"}
+    assert stats.backfill_failures == stats.gaps
+    assert outcome.connector.open_gap_ids == outcome.server.gap_trades_withheld
+    got, want = delivered_ids(sink), expected_ids(FRAMES)
+    for symbol, ids in want.items():
+        assert len(got[symbol]) == len(set(got[symbol]))  # still nothing twice
+        assert set(got[symbol]) <= set(ids)
+    delivered = sum(len(ids) for ids in got.values())
+    expected = sum(len(ids) for ids in want.values())
+    assert delivered == expected - outcome.server.gap_trades_withheld  # only the lost ones
