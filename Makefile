@@ -36,6 +36,18 @@ test-unit: $(STAMP) ## Unit tests only
 test-integration: $(STAMP) ## Integration tests (moto server, or AWS_ENDPOINT_URL)
 	$(BIN)/pytest -q -m integration
 
+.PHONY: localstack-up
+localstack-up: ## LocalStack in host mode (no Docker, own venv in .localstack/) until Ctrl-C
+	infra/localstack/host.sh up
+
+.PHONY: test-integration-localstack
+test-integration-localstack: $(STAMP) ## The integration tier against LocalStack: host mode, or LOCALSTACK_URL if one runs
+	@if [ -n "$(LOCALSTACK_URL)" ]; then \
+		AWS_ENDPOINT_URL=$(LOCALSTACK_URL) GLUE_CATALOG=off $(BIN)/pytest -q -m integration $(ARGS); \
+	else \
+		GLUE_CATALOG=off infra/localstack/host.sh run $(BIN)/pytest -q -m integration $(ARGS); \
+	fi
+
 .PHONY: connector-replay
 connector-replay: $(STAMP) ## Replay server on :9000 with generated frames (10x pace), for trying the connector
 	$(BIN)/k2-replay-server --generate BTCUSDT,ETHUSDT --speed 10 --port 9000

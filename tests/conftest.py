@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,10 +63,11 @@ def kinesis_event(
 def create_lake(settings: LakeSettings) -> None:
     s3 = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name="us-east-1")
     s3.create_bucket(Bucket=settings.bucket)
-    glue = boto3.client("glue", endpoint_url=settings.endpoint_url, region_name="us-east-1")
-    ensure_staging_table(
-        glue, settings.glue_database, settings.staging_table, settings.staging_location
-    )
+    if settings.glue_catalog:
+        glue = boto3.client("glue", endpoint_url=settings.endpoint_url, region_name="us-east-1")
+        ensure_staging_table(
+            glue, settings.glue_database, settings.staging_table, settings.staging_location
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -103,10 +105,13 @@ def moto_server() -> Iterator[str]:
 
 @pytest.fixture
 def server_lake(moto_server: str) -> Iterator[LakeSettings]:
-    """A clean lake on the HTTP endpoint, for pyarrow / awswrangler clients."""
-    if "AWS_ENDPOINT_URL" not in os.environ:
-        reset(moto_server)
+    """A clean lake on the HTTP endpoint, for pyarrow / awswrangler clients. An external
+    endpoint (LocalStack) is shared and not reset: each test gets its own bucket instead."""
     env = {**LOCAL_CREDENTIALS, **LOCAL_HANDLER_ENV, "AWS_ENDPOINT_URL": moto_server}
+    if "AWS_ENDPOINT_URL" in os.environ:
+        env["LAKE_BUCKET"] = f"k2-lake-{uuid.uuid4().hex[:12]}"
+    else:
+        reset(moto_server)
     with scoped_environment(env):
         settings = LakeSettings.from_env()
         create_lake(settings)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from k2.config import MappingSettings
 from k2.local.pipeline import RunOptions, RunReport, run
 
 
@@ -45,12 +48,24 @@ def _parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--seed", type=int, default=7)
     run_parser.add_argument(
         "--endpoint-url",
-        default=None,
-        help="use this AWS-compatible endpoint instead of an embedded one",
+        default=os.environ.get("AWS_ENDPOINT_URL") or None,
+        help="use this AWS-compatible endpoint (default: $AWS_ENDPOINT_URL) instead of an "
+        "embedded moto server; resources get a per-run suffix there",
     )
     run_parser.add_argument("--shards", type=int, default=2)
     run_parser.add_argument(
-        "--batch-size", type=int, default=100, help="Kinesis records per handler invocation"
+        "--batch-size",
+        type=int,
+        default=RunOptions.mapping.batch_size,
+        help="Kinesis records per handler invocation (template default)",
+    )
+    run_parser.add_argument(
+        "--batching-window",
+        type=float,
+        default=RunOptions.mapping.batching_window_s,
+        metavar="SECONDS",
+        help="MaximumBatchingWindowInSeconds (template default: "
+        f"{MappingSettings().batching_window_s:g})",
     )
     run_parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     run_parser.set_defaults(command=_run)  # fmt: skip
@@ -84,7 +99,9 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         endpoint_url=args.endpoint_url,
         shards=args.shards,
-        batch_size=args.batch_size,
+        mapping=replace(
+            RunOptions.mapping, batch_size=args.batch_size, batching_window_s=args.batching_window
+        ),
     )
     for path in options.replay:
         if not path.is_file():
@@ -140,6 +157,15 @@ def _connector_line(stats: dict[str, int]) -> str:
     )
 
 
+def _latency_line(latency_s: dict[str, float]) -> str:
+    if not latency_s:
+        return "latency        no records delivered"
+    return (
+        f"latency        Kinesis arrival -> landed in S3: p50 {latency_s['p50']:.3f} s, "
+        f"p99 {latency_s['p99']:.3f} s, max {latency_s['max']:.3f} s"
+    )
+
+
 def format_report(report: RunReport, elapsed_s: float) -> str:
     lines = [
         f"source         {report.source}",
@@ -151,7 +177,9 @@ def format_report(report: RunReport, elapsed_s: float) -> str:
         f"{report.kinesis['calls']:,} PutRecords calls ({report.kinesis['retried_entries']:,} "
         f"entries retried)",
         f"normalize      {report.event_source['invocations']:,} invocations "
-        f"({report.event_source['retries']:,} retried); dead letters {report.dead_letters:,}",
+        f"({report.event_source['retries']:,} retried); dead letters {report.dead_letters:,}; "
+        f"failed batches (SQS) {report.failed_batches:,}",
+        _latency_line(report.latency_s),
         "",
         f"{'symbol':<14}{'expected':>10}{'landed':>10}{'missing':>9}{'dup':>6}{'unexpected':>12}",
     ]

@@ -15,6 +15,19 @@ DEFAULT_GLUE_DATABASE = "k2"
 DEFAULT_STAGING_TABLE = "trades_staging"
 DEFAULT_STAGING_PREFIX = "staging/trades"
 DEFAULT_DEAD_LETTER_PREFIX = "dead-letter/normalize"
+DEFAULT_FAILURE_QUEUE = "k2-normalize-failures"
+
+
+@dataclass(frozen=True)
+class MappingSettings:
+    """The normalize function's Kinesis event source mapping. The defaults are template.yaml's
+    parameter defaults (a test keeps them equal), so local runs behave like a deployment."""
+
+    batch_size: int = 100
+    batching_window_s: float = 5.0
+    max_retry_attempts: int = 10
+    max_record_age_s: float = 86_400.0
+    bisect_on_error: bool = True
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,9 @@ class LakeSettings:
     glue_database: str
     staging_table: str
     endpoint_url: str | None
+    # False on endpoints without a Glue API (LocalStack community): files still land in S3,
+    # partitions are not registered. Set GLUE_CATALOG=off; never silently skipped.
+    glue_catalog: bool = True
 
     @property
     def staging_location(self) -> str:
@@ -42,6 +58,7 @@ class LakeSettings:
             glue_database=os.environ.get("GLUE_DATABASE", DEFAULT_GLUE_DATABASE),
             staging_table=os.environ.get("STAGING_TABLE", DEFAULT_STAGING_TABLE),
             endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+            glue_catalog=os.environ.get("GLUE_CATALOG", "on").lower() not in {"off", "0", "false"},
         )
 
     def as_env(self) -> dict[str, str]:
@@ -53,6 +70,7 @@ class LakeSettings:
             "DEAD_LETTER_PREFIX": self.dead_letter_prefix,
             "GLUE_DATABASE": self.glue_database,
             "STAGING_TABLE": self.staging_table,
+            "GLUE_CATALOG": "on" if self.glue_catalog else "off",
         }
         if self.endpoint_url:
             env["AWS_ENDPOINT_URL"] = self.endpoint_url

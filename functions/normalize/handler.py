@@ -35,7 +35,7 @@ tracer = Tracer(service="normalize")
 def build_sink(settings: LakeSettings) -> StagingSink:
     """One sink per settings, reused while the execution environment stays warm."""
     s3 = aws.client("s3", settings.endpoint_url)
-    glue = aws.client("glue", settings.endpoint_url)
+    glue = aws.client("glue", settings.endpoint_url) if settings.glue_catalog else None
     lake = StagingLake(
         s3, glue, settings.bucket, settings.staging_prefix,
         settings.glue_database, settings.staging_table,

@@ -82,6 +82,8 @@ def test_the_lake_is_readable_by_awswrangler_and_registered_in_glue(server_lake)
     assert len(frame) == 100
     assert set(frame["symbol"].astype(str)) == {"BTCUSDT"}
     assert str(frame["price"].iloc[0]) == "61837.63000000"
+    if not server_lake.glue_catalog:
+        pytest.skip("this endpoint has no Glue API (GLUE_CATALOG=off); the files were checked")
     columns = wr.catalog.get_table_types(database="k2", table="trades_staging")
     assert columns is not None
     assert columns["price"] == "decimal(18,8)"

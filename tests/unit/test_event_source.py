@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 import time
 
 import boto3
@@ -15,13 +16,28 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def stream():
+def empty_stream():
     with mock_aws():
         kinesis = boto3.client("kinesis", region_name="us-east-1")
         kinesis.create_stream(StreamName="s", ShardCount=1)
-        for i in range(10):
-            kinesis.put_record(StreamName="s", Data=str(i).encode(), PartitionKey="k")
         yield kinesis
+
+
+@pytest.fixture
+def stream(empty_stream):
+    put(empty_stream, range(10))
+    return empty_stream
+
+
+def put(kinesis, values) -> None:
+    for value in values:
+        kinesis.put_record(StreamName="s", Data=str(value).encode(), PartitionKey="k")
+
+
+def put_later(kinesis, values, delay_s: float) -> threading.Thread:
+    writer = threading.Timer(delay_s, put, (kinesis, values))
+    writer.start()
+    return writer
 
 
 def payloads(event) -> list[int]:
@@ -130,3 +146,53 @@ def test_records_older_than_the_maximum_age_are_reported_not_delivered(stream):
     assert delivered == []
     assert [f["requestContext"]["condition"] for f in failures] == ["RecordAgeExceeded"]
     assert failures[0]["KinesisBatchInfo"]["batchSize"] == 10
+
+
+def test_without_a_batching_window_a_poll_delivers_what_is_there(empty_stream):
+    seen: list[list[int]] = []
+    put(empty_stream, [0])
+    writer = put_later(empty_stream, [1, 2], delay_s=0.3)
+    source = KinesisEventSource(empty_stream, "s", recorder(seen), batch_size=3)
+    source.drain()
+    writer.join()
+    source.drain()
+    assert seen == [[0], [1, 2]]
+
+
+def test_a_batching_window_waits_for_a_fuller_batch_and_closes_when_it_is_full(empty_stream):
+    seen: list[list[int]] = []
+    put(empty_stream, [0])
+    writer = put_later(empty_stream, [1, 2], delay_s=0.3)
+    # The window is far longer than the test's timeout: only a full batch can end it.
+    source = KinesisEventSource(empty_stream, "s", recorder(seen), batch_size=3,
+                                batching_window_s=3600)  # fmt: skip
+    source.drain()
+    writer.join()
+    assert seen == [[0, 1, 2]]
+
+
+def test_poll_delivers_records_written_while_it_runs_and_measures_their_latency(empty_stream):
+    seen: list[list[int]] = []
+    source = KinesisEventSource(empty_stream, "s", recorder(seen), batch_size=4)
+    stop = threading.Event()
+    poller = threading.Thread(target=source.poll, args=(stop,))
+    poller.start()
+    for value in range(12):
+        put(empty_stream, [value])
+    deadline = time.monotonic() + 20
+    while sum(map(len, seen)) < 12 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    poller.join()
+    assert [value for batch in seen for value in batch] == list(range(12))
+    latencies = source.latencies()
+    assert len(latencies) == 12
+    assert all(0 <= latency < 20 for latency in latencies)  # arrival -> handler done
+
+
+def recorder(seen: list[list[int]]):
+    def handler(event, context):
+        seen.append(payloads(event))
+        return {"batchItemFailures": []}
+
+    return handler

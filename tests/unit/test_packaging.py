@@ -10,7 +10,7 @@ import pytest
 from cfnlint.api import lint_all
 from samtranslator.yaml_helper import yaml_parse
 
-from k2.config import LakeSettings
+from k2.config import LakeSettings, MappingSettings
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,3 +58,14 @@ def test_lambda_requirements_are_pinned_to_the_lock_file():
         name, version = pin.split("==")
         assert version == locked[name.split("[")[0]], pin
     assert not any(pin.startswith(("boto3", "botocore")) for pin in pins)  # runtime provides
+
+
+def test_local_event_source_mapping_defaults_are_the_templates():
+    parameters = template()["Parameters"]
+    trades = template()["Resources"]["NormalizeFunction"]["Properties"]["Events"]["Trades"]
+    defaults = MappingSettings()
+    assert defaults.batch_size == parameters["NormalizeBatchSize"]["Default"]
+    assert defaults.batching_window_s == parameters["NormalizeBatchingWindowSeconds"]["Default"]
+    assert defaults.max_retry_attempts == parameters["NormalizeMaxRetries"]["Default"]
+    assert defaults.max_record_age_s == parameters["NormalizeMaxRecordAgeSeconds"]["Default"]
+    assert defaults.bisect_on_error == trades["Properties"]["BisectBatchOnFunctionError"]

@@ -25,8 +25,9 @@ _PARQUET_FORMAT = {
 
 class StagingLake:
     def __init__(
-        self, s3: Any, glue: Any, bucket: str, prefix: str, database: str, table: str
+        self, s3: Any, glue: Any | None, bucket: str, prefix: str, database: str, table: str
     ) -> None:
+        """`glue=None`: an endpoint without a Glue catalog; files land, nothing is registered."""
         self._s3, self._glue = s3, glue
         self._bucket, self._prefix = bucket, prefix.strip("/")
         self._database, self._table = database, table
@@ -40,22 +41,23 @@ class StagingLake:
         return key
 
     def _register(self, partition: Partition) -> None:
-        if partition in self._registered:
+        glue = self._glue
+        if glue is None or partition in self._registered:
             return
         try:
-            self._create_partition(partition)
-        except self._glue.exceptions.EntityNotFoundException:
+            self._create_partition(glue, partition)
+        except glue.exceptions.EntityNotFoundException:
             # First write of a new deployment: the table's columns come from the Avro schema,
             # so code creates it rather than a second hand-written copy in the template.
             ensure_staging_table(
-                self._glue, self._database, self._table, f"s3://{self._bucket}/{self._prefix}/"
+                glue, self._database, self._table, f"s3://{self._bucket}/{self._prefix}/"
             )
-            self._create_partition(partition)
+            self._create_partition(glue, partition)
         self._registered.add(partition)
 
-    def _create_partition(self, partition: Partition) -> None:
+    def _create_partition(self, glue: Any, partition: Partition) -> None:
         location = f"s3://{self._bucket}/{self._prefix}/{partition.path()}/"
-        result = self._glue.batch_create_partition(
+        result = glue.batch_create_partition(
             DatabaseName=self._database,
             TableName=self._table,
             PartitionInputList=[

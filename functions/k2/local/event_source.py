@@ -1,7 +1,9 @@
 """A local stand-in for Lambda's Kinesis event source mapping (which moto cannot run).
 
-Per shard, in order: read up to `batch_size` records, invoke the handler in-process with the
-exact event Lambda sends, and checkpoint. As Lambda does:
+Per shard, in order: read up to `batch_size` records (waiting up to the batching window for a
+fuller batch), invoke the handler in-process with the exact event Lambda sends, and checkpoint.
+`poll()` does this continuously while producers write; `drain()` delivers what is in the stream
+now. As Lambda does:
 - ReportBatchItemFailures: the next read starts at the lowest failed sequence number;
 - a raised error retries the whole batch, or with `bisect_on_error` splits it in halves until
   the failing records are isolated;
@@ -18,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from threading import Event
 from typing import Any
 
 from k2.local.lambda_context import LocalLambdaContext
@@ -47,10 +50,14 @@ def _seq(record: dict[str, Any]) -> int:
 class ShardProgress:
     shard_id: str
     checkpoint: str | None = None  # last sequence number the handler completed
+    iterator: str | None = None  # where the next read starts; None: just after the checkpoint
+    failures_in_a_row: int = 0
     invocations: int = 0
     records: int = 0
     retries: int = 0
     skipped: int = 0  # sent to the on-failure destination
+    # Per delivered record: seconds from its Kinesis arrival to the handler's success.
+    latencies_s: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -60,11 +67,13 @@ class KinesisEventSource:
     handler: Handler
     function_name: str = "normalize"
     batch_size: int = 100
+    batching_window_s: float = 0.0  # MaximumBatchingWindowInSeconds
     max_retry_attempts: int = 3
     bisect_on_error: bool = False
     max_record_age_s: float | None = None
     on_failure: Callable[[dict[str, Any]], None] | None = None  # e.g. an SQS send_message
     clock: Callable[[], float] = time.time
+    idle_poll_s: float = 0.05
     shards: dict[str, ShardProgress] = field(default_factory=dict)
 
     @property
@@ -72,44 +81,83 @@ class KinesisEventSource:
         return f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{self.stream_name}"
 
     def drain(self, on_batch: Callable[[ShardProgress], None] | None = None) -> None:
-        """Deliver every record now in the stream, shard by shard, in order."""
-        shard_ids = [
-            shard["ShardId"]
-            for shard in self.kinesis.list_shards(StreamName=self.stream_name)["Shards"]
-        ]
-        for shard_id in shard_ids:
-            progress = self.shards.setdefault(shard_id, ShardProgress(shard_id))
-            self._drain_shard(progress, on_batch)
+        """Deliver every record now in the stream; shards take turns, each in order."""
+        while self._step_every_shard(on_batch):
+            pass
 
-    def _drain_shard(
+    def poll(self, stop: Event, on_batch: Callable[[ShardProgress], None] | None = None) -> None:
+        """Deliver records as they arrive until `stop` is set, as the mapping does in AWS.
+        Records that arrive after `stop` stay in the stream: `drain()` picks them up."""
+        while not stop.is_set():
+            if not self._step_every_shard(on_batch):
+                stop.wait(self.idle_poll_s)
+
+    def latencies(self) -> list[float]:
+        return [latency for shard in self.shards.values() for latency in shard.latencies_s]
+
+    def _step_every_shard(self, on_batch: Callable[[ShardProgress], None] | None) -> bool:
+        """One batch from every shard (no shard waits for another's backlog)."""
+        delivered = [self._step(progress, on_batch) for progress in self._progress()]
+        return any(delivered)
+
+    def _progress(self) -> list[ShardProgress]:
+        listed = self.kinesis.list_shards(StreamName=self.stream_name)["Shards"]
+        return [self.shards.setdefault(s["ShardId"], ShardProgress(s["ShardId"])) for s in listed]
+
+    def _step(
         self, progress: ShardProgress, on_batch: Callable[[ShardProgress], None] | None
+    ) -> bool:
+        """Read and deliver one batch of the shard; False when there was nothing to read."""
+        read = self._read_batch(progress)
+        if not read:
+            return False
+        records = self._drop_expired(progress, read)
+        failure = self._process(progress, records) if records else None
+        if failure is None:
+            self._done(progress, records)
+            progress.failures_in_a_row = 0
+        else:
+            self._retry_or_give_up(progress, records, failure)
+        if on_batch:
+            on_batch(progress)
+        return True
+
+    def _retry_or_give_up(
+        self, progress: ShardProgress, records: list[dict[str, Any]], failure: _Failure
     ) -> None:
-        iterator = self._iterator(progress.shard_id, progress.checkpoint, inclusive=False)
-        failures_in_a_row = 0
-        while iterator:
-            response = self.kinesis.get_records(ShardIterator=iterator, Limit=self.batch_size)
-            records = self._drop_expired(progress, response["Records"])
+        progress.failures_in_a_row += 1
+        progress.retries += 1
+        self._done(progress, [r for r in records if _seq(r) < int(failure.start)])
+        if progress.failures_in_a_row > self.max_retry_attempts:
+            failing = [r for r in records if int(failure.start) <= _seq(r) <= int(failure.end)]
+            self._give_up(progress, failing, "RetryAttemptsExhausted", progress.failures_in_a_row)
+            progress.failures_in_a_row = 0
+            progress.iterator = self._iterator(progress.shard_id, failure.end, inclusive=False)
+        else:
+            progress.iterator = self._iterator(progress.shard_id, failure.start, inclusive=True)
+
+    def _read_batch(self, progress: ShardProgress) -> list[dict[str, Any]]:
+        """Up to `batch_size` records; with a batching window, keep reading until the batch is
+        full or the window (which opens at the first record) closes."""
+        if progress.iterator is None:
+            progress.iterator = self._iterator(progress.shard_id, progress.checkpoint, False)
+        records: list[dict[str, Any]] = []
+        window_closes: float | None = None
+        while len(records) < self.batch_size and progress.iterator:
+            response = self.kinesis.get_records(
+                ShardIterator=progress.iterator, Limit=self.batch_size - len(records)
+            )
+            progress.iterator = response.get("NextShardIterator")
+            records.extend(response["Records"])
+            if not records or self.batching_window_s <= 0:
+                break
+            now = time.monotonic()
+            window_closes = window_closes or now + self.batching_window_s
+            if now >= window_closes:
+                break
             if not response["Records"]:
-                return
-            failure = self._process(progress, records) if records else None
-            if failure is None:
-                self._done(progress, records)
-                iterator, failures_in_a_row = response.get("NextShardIterator"), 0
-            else:
-                failures_in_a_row += 1
-                progress.retries += 1
-                self._done(progress, [r for r in records if _seq(r) < int(failure.start)])
-                if failures_in_a_row > self.max_retry_attempts:
-                    failing = [
-                        r for r in records if int(failure.start) <= _seq(r) <= int(failure.end)
-                    ]
-                    self._give_up(progress, failing, "RetryAttemptsExhausted", failures_in_a_row)
-                    failures_in_a_row = 0
-                    iterator = self._iterator(progress.shard_id, failure.end, inclusive=False)
-                else:
-                    iterator = self._iterator(progress.shard_id, failure.start, inclusive=True)
-            if on_batch:
-                on_batch(progress)
+                time.sleep(min(self.idle_poll_s, window_closes - now))
+        return records
 
     def _process(self, progress: ShardProgress, records: list[dict[str, Any]]) -> _Failure | None:
         """Invoke for `records`; on a function error with bisect, recurse into the halves so
@@ -177,11 +225,14 @@ class KinesisEventSource:
             },
         }
 
-    @staticmethod
-    def _done(progress: ShardProgress, records: list[dict[str, Any]]) -> None:
+    def _done(self, progress: ShardProgress, records: list[dict[str, Any]]) -> None:
         if records:
             progress.checkpoint = records[-1]["SequenceNumber"]
             progress.records += len(records)
+            now = self.clock()
+            progress.latencies_s.extend(
+                now - r["ApproximateArrivalTimestamp"].timestamp() for r in records
+            )
 
     def _invoke(self, shard_id: str, records: list[dict[str, Any]]) -> tuple[bool, str | None]:
         """Invoke once: (raised, sequence number to resume from, None on success)."""

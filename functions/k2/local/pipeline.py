@@ -1,22 +1,26 @@
 """`k2 run`: the whole pipeline on one machine, then a reconciliation against the source.
 
 source frames (generator or recordings) -> Binance-compatible replay server -> the connector
-over a real websocket -> Kinesis (KPL-aggregated PutRecords) -> local event source mapping ->
-normalize handler, in-process -> Parquet in S3 + Glue partitions -> read back -> per-symbol
-expected / landed / missing / duplicated, dead letters, OHLCV bars.
+over a real websocket -> Kinesis (KPL-aggregated PutRecords) -> local event source mapping,
+polling while the connector writes -> normalize handler, in-process -> Parquet in S3 + Glue
+partitions -> read back -> per-symbol expected / landed / missing / duplicated, dead letters,
+on-failure (SQS) records, latency, OHLCV bars.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,7 +32,12 @@ from k2.bars import ohlcv
 from k2.binance.frames import parse_frames
 from k2.binance.generator import generate_frames
 from k2.binance.recording import RecordedFrame, read_recordings
-from k2.config import LakeSettings
+from k2.config import (
+    DEFAULT_FAILURE_QUEUE,
+    DEFAULT_STREAM_NAME,
+    LakeSettings,
+    MappingSettings,
+)
 from k2.local.endpoint import embedded_endpoint, endpoint_environment
 from k2.local.environment import scoped_environment
 from k2.local.event_source import KinesisEventSource, ShardProgress
@@ -47,6 +56,8 @@ LOCAL_HANDLER_ENV = {
 }
 
 Progress = Callable[[str, int, int], None]
+# The deployed mapping, with a shorter batching window: a local run has seconds of data.
+LOCAL_MAPPING = MappingSettings(batching_window_s=0.5)
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,7 @@ class RunOptions:
     seed: int = 7
     endpoint_url: str | None = None
     shards: int = 2
-    batch_size: int = 100
+    mapping: MappingSettings = LOCAL_MAPPING
     bars: int = 5
 
 
@@ -81,10 +92,12 @@ class RunReport:
     non_trade_frames: int
     rejected_in_source: int
     dead_letters: int
+    failed_batches: int  # KinesisBatchInfo records in the on-failure queue
     symbols: list[SymbolReport]
     kinesis: dict[str, int]
     connector: dict[str, int]
     event_source: dict[str, int]
+    latency_s: dict[str, float]  # Kinesis arrival -> handler done, per Kinesis record
     seconds: dict[str, float]
     bars: list[dict[str, Any]] = field(default_factory=list)
 
@@ -95,7 +108,10 @@ class RunReport:
     @property
     def ok(self) -> bool:
         clean = all(s.duplicated == 0 and s.unexpected == 0 for s in self.symbols)
-        return self.lost == 0 and clean and self.dead_letters == self.rejected_in_source
+        delivered = self.failed_batches == 0
+        return (
+            self.lost == 0 and clean and delivered and self.dead_letters == self.rejected_in_source
+        )
 
     def to_json(self) -> bytes:
         body = asdict(self) | {"ok": self.ok, "lost": self.lost}
@@ -108,41 +124,76 @@ def run(options: RunOptions, progress: Progress | None = None) -> RunReport:
         endpoint = options.endpoint_url or stack.enter_context(embedded_endpoint())
         stack.enter_context(endpoint_environment(endpoint))
         stack.enter_context(scoped_environment(LOCAL_HANDLER_ENV))
-        lake = LakeSettings.from_env()
-        stack.enter_context(scoped_environment(lake.as_env()))
-        local = LocalStack(lake=lake, shards=options.shards)
-        create_resources(local)
-        return _run_on(options, local, endpoint, say)
+        local = _local_stack(options)
+        stack.enter_context(scoped_environment(local.lake.as_env()))
+        failure_queue_url = create_resources(local)
+        return _run_on(options, local, endpoint, failure_queue_url, say)
 
 
-def _run_on(options: RunOptions, local: LocalStack, endpoint: str, say: Progress) -> RunReport:
+def _local_stack(options: RunOptions) -> LocalStack:
+    """Default names on a fresh embedded endpoint; on a shared external one (LocalStack) a
+    per-run suffix, so that reconciliation never counts an earlier run's rows."""
+    lake = LakeSettings.from_env()
+    if not options.endpoint_url:
+        return LocalStack(lake=lake, shards=options.shards)
+    suffix = f"-{secrets.token_hex(4)}"
+    lake = replace(
+        lake,
+        bucket=lake.bucket + suffix,
+        dead_letter_bucket=lake.dead_letter_bucket + suffix,
+        staging_table=lake.staging_table + suffix.replace("-", "_"),
+    )
+    return LocalStack(
+        lake=lake,
+        stream_name=DEFAULT_STREAM_NAME + suffix,
+        shards=options.shards,
+        failure_queue=DEFAULT_FAILURE_QUEUE + suffix,
+    )
+
+
+def normalize_event_source(
+    local: LocalStack, mapping: MappingSettings, failure_queue_url: str
+) -> KinesisEventSource:
+    """The normalize function behind the local event source mapping, its failures to SQS."""
     from normalize.handler import lambda_handler  # the deployed handler, unchanged
 
+    sqs = aws.client("sqs", local.lake.endpoint_url)
+
+    def send_to_failure_queue(batch_info: dict[str, Any]) -> None:
+        sqs.send_message(QueueUrl=failure_queue_url, MessageBody=orjson.dumps(batch_info).decode())
+
+    kinesis = aws.client("kinesis", local.lake.endpoint_url)
+    return KinesisEventSource(
+        kinesis, local.stream_name, lambda_handler, on_failure=send_to_failure_queue,
+        **asdict(mapping),
+    )  # fmt: skip
+
+
+def _run_on(
+    options: RunOptions, local: LocalStack, endpoint: str, failure_queue_url: str, say: Progress
+) -> RunReport:
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     source, frames = _source_frames(options)
     seconds["read_source"] = time.perf_counter() - started
 
-    kinesis = aws.client("kinesis", endpoint)
-    writer = KinesisWriter(kinesis, local.stream_name)
+    writer = KinesisWriter(aws.client("kinesis", endpoint), local.stream_name)
     expected = parse_frames([recorded.frame for recorded in frames])
+    event_source = normalize_event_source(local, options.mapping, failure_queue_url)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="k2-connector-") as journal:
+    with polling(event_source), tempfile.TemporaryDirectory(prefix="k2-connector-") as journal:
         connector = asyncio.run(
             stream_through_connector(frames, expected.trades, writer.put_frames, Path(journal), say)
         )
     seconds["connector"] = time.perf_counter() - started
-
-    event_source = KinesisEventSource(
-        kinesis, local.stream_name, lambda_handler, batch_size=options.batch_size
-    )
 
     def on_batch(_: ShardProgress) -> None:
         say("normalize", sum(s.records for s in event_source.shards.values()), writer.stats.records)
 
     started = time.perf_counter()
     event_source.drain(on_batch)
-    seconds["normalize"] = time.perf_counter() - started
+    say("normalize", writer.stats.records, writer.stats.records)
+    seconds["normalize_after_connector"] = time.perf_counter() - started
 
     started = time.perf_counter()
     landed = read_staging(local.lake)
@@ -154,25 +205,63 @@ def _run_on(options: RunOptions, local: LocalStack, endpoint: str, say: Progress
         non_trade_frames=len(expected.non_trades),
         rejected_in_source=len(expected.rejections),
         dead_letters=count_dead_letters(local.lake),
+        failed_batches=count_messages(failure_queue_url, local.lake.endpoint_url),
         symbols=reconcile(expected.trades, landed),
         kinesis=asdict(writer.stats),
-        connector={
-            "frames_in": connector.stats.frames_in,
-            "frames_forwarded": connector.stats.frames_forwarded,
-            "duplicates": connector.stats.duplicates,
-            "gaps": connector.stats.gaps,
-            "backfilled": connector.stats.backfilled,
-            "reconnects": sum(connector.stats.reconnects.values()),
-        },
+        connector=_connector_stats(connector),
         event_source={
             "invocations": sum(s.invocations for s in event_source.shards.values()),
             "retries": sum(s.retries for s in event_source.shards.values()),
+            "records": sum(s.records for s in event_source.shards.values()),
         },
+        latency_s=percentiles(event_source.latencies()),
         seconds=seconds,
         bars=ohlcv(landed, "1m").slice(0, options.bars).to_pylist() if options.bars else [],
     )
     seconds["reconcile"] = time.perf_counter() - started
     return report
+
+
+@contextmanager
+def polling(event_source: KinesisEventSource) -> Iterator[None]:
+    """Run the mapping in a thread while the body writes to the stream, as Lambda polls a live
+    stream; stop it after the body. What arrived late is left for `drain()`."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def poll() -> None:
+        try:
+            event_source.poll(stop)
+        except BaseException as error:  # surfaced in the caller's thread below
+            errors.append(error)
+
+    poller = threading.Thread(target=poll, name="event-source-mapping", daemon=True)
+    poller.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        poller.join()
+    if errors:
+        raise errors[0]
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    p50, p99, top = np.percentile(np.asarray(values), [50, 99, 100])
+    return {"p50": round(float(p50), 3), "p99": round(float(p99), 3), "max": round(float(top), 3)}
+
+
+def _connector_stats(connector: Connector) -> dict[str, int]:
+    return {
+        "frames_in": connector.stats.frames_in,
+        "frames_forwarded": connector.stats.frames_forwarded,
+        "duplicates": connector.stats.duplicates,
+        "gaps": connector.stats.gaps,
+        "backfilled": connector.stats.backfilled,
+        "reconnects": sum(connector.stats.reconnects.values()),
+    }
 
 
 def _source_frames(options: RunOptions) -> tuple[str, list[RecordedFrame]]:
@@ -269,3 +358,11 @@ def count_dead_letters(lake: LakeSettings) -> int:
             body = s3.get_object(Bucket=lake.dead_letter_bucket, Key=item["Key"])["Body"].read()
             total += body.count(b"\n")
     return total
+
+
+def count_messages(queue_url: str, endpoint_url: str | None) -> int:
+    attributes = aws.client("sqs", endpoint_url).get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
