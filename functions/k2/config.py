@@ -75,3 +75,22 @@ class LakeSettings:
         if self.endpoint_url:
             env["AWS_ENDPOINT_URL"] = self.endpoint_url
         return env
+
+
+@dataclass(frozen=True)
+class QuerySettings:
+    """The query function's configuration (template.yaml sets these variables)."""
+
+    lake: LakeSettings
+    engine: str = "athena"  # or "local": DuckDB over the lake, for `k2 local up` / `k2 query`
+    athena_workgroup: str = "primary"
+    timeout_s: float = 25.0  # under the function URL's 30 s
+
+    @classmethod
+    def from_env(cls) -> QuerySettings:
+        return cls(
+            lake=LakeSettings.from_env(),
+            engine=os.environ.get("QUERY_ENGINE", "athena"),
+            athena_workgroup=os.environ.get("ATHENA_WORKGROUP", "primary"),
+            timeout_s=float(os.environ.get("QUERY_TIMEOUT_SECONDS", "25")),
+        )

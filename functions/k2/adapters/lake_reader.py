@@ -27,17 +27,26 @@ def s3_filesystem(endpoint_url: str | None) -> fs.S3FileSystem:
     )
 
 
-def read_staging(settings: LakeSettings) -> pa.Table:
-    """All staging rows with the partition keys restored as columns (TradeV2 column order)."""
-    partitioning = ds.partitioning(
-        pa.schema([(key, pa.string()) for key in schema.PARTITION_KEYS]), flavor="hive"
-    )
-    dataset = ds.dataset(
+_PARTITION_SCHEMA = pa.schema([(key, pa.string()) for key in schema.PARTITION_KEYS])
+
+
+def staging_row_schema() -> pa.Schema:
+    """File columns plus the partition keys that live in the hive paths."""
+    return pa.unify_schemas([schema.staging_file_schema(), _PARTITION_SCHEMA])
+
+
+def staging_dataset(settings: LakeSettings) -> ds.Dataset:
+    """The staging files as one dataset; partition keys come back from the hive paths."""
+    return ds.dataset(
         f"{settings.bucket}/{settings.staging_prefix.strip('/')}",
         filesystem=s3_filesystem(settings.endpoint_url),
         format="parquet",
-        partitioning=partitioning,
-        schema=pa.unify_schemas([schema.staging_file_schema(), partitioning.schema]),
+        partitioning=ds.partitioning(_PARTITION_SCHEMA, flavor="hive"),
+        schema=staging_row_schema(),
     )
-    table = dataset.to_table()
+
+
+def read_staging(settings: LakeSettings) -> pa.Table:
+    """All staging rows with the partition keys restored as columns (TradeV2 column order)."""
+    table = staging_dataset(settings).to_table()
     return table.select([*schema.field_names(), "trade_date"])

@@ -1,0 +1,93 @@
+"""query: the lake's HTTP API, a Lambda function URL (payload 2.0) with AWS_IAM auth.
+
+GET /trades|/ohlcv|/latest|/symbols|/freshness?...  and  GET or POST /sql
+`format=json|csv|parquet` (default json). Bad requests are 400 with a message; a query past
+its time limit is 504; anything else is 500 with a request id and no internals.
+The same handler runs in AWS (Athena) and under `k2 local up` (DuckDB over the lake).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import sys
+from functools import cache
+from typing import Any
+
+import orjson
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from k2.config import QuerySettings
+from k2.query.engine import QueryEngine, QueryTimeoutError, build_engine
+from k2.query.plan import plan
+from k2.query.results import FORMATS, render, shape
+from k2.query.spec import QueryError, parse_request
+
+logger = Logger(service="query", logger_handler=logging.StreamHandler(sys.stderr))
+
+
+@cache
+def engine(settings: QuerySettings) -> QueryEngine:
+    return build_engine(settings)
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = QuerySettings.from_env()
+    try:
+        kind, params, output = parse_http(event)
+        spec = parse_request(kind, params)
+        table = engine(settings).execute(plan(spec), settings.timeout_s)
+        body = render(shape(spec, table), output)
+    except QueryError as error:
+        return _error(400, str(error))
+    except QueryTimeoutError as error:
+        return _error(504, str(error))
+    except Exception:
+        logger.exception("query failed")
+        return _error(500, f"internal error; request id {context.aws_request_id}")
+    return _response(200, body, FORMATS[output])
+
+
+def parse_http(event: dict[str, Any]) -> tuple[str, dict[str, str], str]:
+    """(query kind, parameters, output format) from a function URL request."""
+    method = event.get("requestContext", {}).get("http", {}).get("method", "GET")
+    kind = event.get("rawPath", "/").strip("/")
+    params = dict(event.get("queryStringParameters") or {})
+    if method == "POST":
+        params |= _body_params(event)
+    elif method != "GET":
+        raise QueryError(f"method {method} is not allowed; use GET (or POST for /sql)")
+    output = params.pop("format", "json")
+    if output not in FORMATS:
+        raise QueryError(f"format must be one of {', '.join(FORMATS)}")
+    return kind, params, output
+
+
+def _body_params(event: dict[str, Any]) -> dict[str, str]:
+    raw = event.get("body") or ""
+    text = base64.b64decode(raw).decode() if event.get("isBase64Encoded") else raw
+    if not text.lstrip().startswith("{"):
+        return {"sql": text}
+    try:
+        body = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise QueryError(f"body is not valid JSON: {error}") from error
+    if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
+        raise QueryError('body must be a JSON object of strings, e.g. {"sql": "SELECT ..."}')
+    return body
+
+
+def _response(status: int, body: bytes, content_type: str) -> dict[str, Any]:
+    binary = not content_type.startswith(("application/json", "text/"))
+    return {
+        "statusCode": status,
+        "headers": {"content-type": content_type},
+        "body": base64.b64encode(body).decode() if binary else body.decode(),
+        "isBase64Encoded": binary,
+    }
+
+
+def _error(status: int, message: str) -> dict[str, Any]:
+    return _response(status, orjson.dumps({"error": message}), "application/json")

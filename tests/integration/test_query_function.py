@@ -1,0 +1,220 @@
+"""The query function over the recorded session: answers equal an independent computation
+from the raw frames, exactly, locally (DuckDB) and through the Athena path's result parsing."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import boto3
+import pyarrow.parquet as pq
+import pytest
+import requests
+
+from k2.adapters.athena_engine import AthenaQueryEngine, qualify
+from k2.binance.recording import read_recording
+from k2.config import QuerySettings
+from k2.local.environment import scoped_environment
+from k2.local.lambda_context import LocalLambdaContext
+from k2.query.plan import plan
+from k2.query.results import shape
+from k2.query.spec import parse_request
+from normalize.handler import lambda_handler as normalize
+from query import handler as query_function
+from tests.conftest import RECORDED_TRADE_IDS
+from tests.integration.test_recorded_session import kinesis_batches
+
+pytestmark = [pytest.mark.integration, pytest.mark.recording]
+SESSION = {"start": "2024-08-08T23:00:00Z", "end": "2024-08-09T01:00:00Z"}
+
+
+@pytest.fixture
+def raw_trades(recordings) -> list[dict]:
+    trades = []
+    for path in recordings:
+        for recorded in read_recording(path):
+            data = json.loads(recorded.frame).get("data", {})
+            if data.get("e") == "trade":
+                trades.append(data)
+    return trades
+
+
+@pytest.fixture
+def session_lake(server_lake, recordings):
+    frames = [recorded.frame for path in recordings for recorded in read_recording(path)]
+    for event in kinesis_batches(frames):
+        assert normalize(event, LocalLambdaContext("normalize")) == {"batchItemFailures": []}
+    query_function.engine.cache_clear()
+    with scoped_environment({"QUERY_ENGINE": "local"}):
+        yield server_lake
+
+
+def get(path: str, **params: str) -> tuple[int, Any]:
+    event = {"rawPath": path, "queryStringParameters": params,
+             "requestContext": {"http": {"method": "GET"}}}  # fmt: skip
+    context: Any = LocalLambdaContext("query")
+    response = query_function.lambda_handler(event, context)
+    body = response["body"]
+    if response["isBase64Encoded"]:
+        return response["statusCode"], base64.b64decode(body)
+    is_json = response["headers"]["content-type"] == "application/json"
+    return response["statusCode"], json.loads(body) if is_json else body
+
+
+def bars_from_frames(trades: list[dict], symbol: str) -> list[dict]:
+    """1m bars computed straight from Binance's strings with Decimal, no Arrow, no SQL."""
+    minutes: dict[int, list[dict]] = defaultdict(list)
+    for trade in trades:
+        if trade["s"] == symbol:
+            minutes[trade["T"] // 60_000].append(trade)
+    bars = []
+    for minute, group in sorted(minutes.items()):
+        group.sort(key=lambda t: (t["T"], t["t"]))
+        prices = [Decimal(t["p"]) for t in group]
+        volume = sum((Decimal(t["q"]) for t in group), Decimal(0))
+        quote = sum((Decimal(t["p"]) * Decimal(t["q"]) for t in group), Decimal(0))
+        bars.append({
+            "bar_start": f"{datetime.fromtimestamp(minute * 60, UTC):%Y-%m-%dT%H:%M:%SZ}",
+            "open": prices[0], "high": max(prices), "low": min(prices), "close": prices[-1],
+            "volume": volume, "trades": len(group),
+            "vwap": (quote / volume).quantize(Decimal("1e-8"), ROUND_HALF_EVEN),
+        })  # fmt: skip
+    return bars
+
+
+def comparable(row: dict) -> dict:
+    keys = ("bar_start", "open", "high", "low", "close", "volume", "trades", "vwap")
+    return {key: row[key] if key in ("bar_start", "trades") else Decimal(row[key]) for key in keys}
+
+
+def test_ohlcv_1m_equals_an_independent_computation_from_the_raw_frames(session_lake, raw_trades):
+    for symbol in RECORDED_TRADE_IDS:
+        status, body = get("/ohlcv", symbols=symbol, interval="1m", **SESSION)
+        assert status == 200, body
+        assert [comparable(row) for row in body["rows"]] == bars_from_frames(raw_trades, symbol)
+
+
+def test_trades_pages_walk_every_trade_exactly_once_in_trade_order(session_lake):
+    ids, cursor, pages = [], None, 0
+    while True:
+        params = {"symbol": "ETHUSDT", "limit": "2500", **SESSION}
+        status, body = get("/trades", **params, **({"cursor": cursor} if cursor else {}))
+        assert status == 200, body
+        ids += [row["source_sequence"] for row in body["rows"]]
+        cursor, pages = body["next_cursor"], pages + 1
+        if cursor is None:
+            break
+    assert ids == list(RECORDED_TRADE_IDS["ETHUSDT"])
+    assert pages == 3
+
+
+def test_latest_symbols_freshness_and_sql(session_lake, raw_trades):
+    status, body = get("/latest", symbols="BTCUSDT", limit="3")
+    assert [row["source_sequence"] for row in body["rows"]] == list(RECORDED_TRADE_IDS["BTCUSDT"])[
+        -1:-4:-1
+    ]
+    status, body = get("/symbols")
+    assert {row["symbol"]: row["trades"] for row in body["rows"]} == {
+        symbol: len(ids) for symbol, ids in RECORDED_TRADE_IDS.items()
+    }
+    status, body = get("/freshness")
+    assert all(row["lag_seconds"] > 0 for row in body["rows"])
+    status, body = get("/sql", sql="SELECT side, count(*) AS n FROM trades GROUP BY side")
+    assert status == 200
+    assert sum(row["n"] for row in body["rows"]) == len(raw_trades)
+
+
+def test_csv_and_parquet_results(session_lake):
+    status, text = get("/ohlcv", symbols="BTCUSDT", format="csv", **SESSION)
+    assert status == 200
+    header, first = text.splitlines()[:2]
+    assert header == "symbol,bar_start,open,high,low,close,volume,quote_volume,trades,vwap"
+    assert first.startswith("BTCUSDT,2024-08-08T23:54:00Z,61837.63000000,")
+    status, data = get("/trades", symbol="BTCUSDT", limit="10", format="parquet", **SESSION)
+    table = pq.read_table(io.BytesIO(data))
+    assert table.num_rows == 10
+    assert str(table["price"][0]) == "61837.63000000"
+
+
+def test_bad_requests_are_400_with_a_message(session_lake):
+    status, body = get("/ohlcv", symbols="BTCUSDT", interval="2m")
+    assert status == 400
+    assert "interval must be one of" in body["error"]
+    status, body = get("/nothing")
+    assert status == 400
+    assert "unknown query" in body["error"]
+
+
+def test_the_athena_path_sends_the_plan_with_bound_parameters_and_parses_typed_results(
+    session_lake, moto_server
+):
+    if "127.0.0.1" not in moto_server:
+        pytest.skip("result injection is a moto server feature")
+    spec = parse_request("ohlcv", {"symbols": "BTCUSDT", "interval": "1m", **SESSION})
+    local_engine = query_function.engine(QuerySettings.from_env())
+    local = shape(spec, local_engine.execute(plan(spec), 30))
+    _inject_athena_result(moto_server, local.rows[:3])
+
+    athena = AthenaQueryEngine(database="k2", workgroup="primary")
+    result = shape(spec, athena.execute(plan(spec), timeout_s=30))
+
+    execution = _last_execution()
+    assert execution["Query"] == qualify(plan(spec).sql, "k2")  # exactly the plan, qualified
+    assert 'FROM "k2".trades WHERE symbol IN (?) AND "timestamp" >= ? AND' in execution["Query"]
+    assert 'MIN_BY(price, ROW("timestamp", source_sequence)) AS open' in execution["Query"]
+    assert execution["ExecutionParameters"] == [
+        "'BTCUSDT'",
+        "TIMESTAMP '2024-08-08 23:00:00.000000'",
+        "TIMESTAMP '2024-08-09 01:00:00.000000'",
+    ]
+    assert [comparable(_as_json(row)) for row in result.rows] == [
+        comparable(_as_json(row)) for row in local.rows[:3]
+    ]
+
+
+def _as_json(row: dict) -> dict:
+    out = dict(row)
+    out["bar_start"] = out["bar_start"].astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return out
+
+
+COLUMN_TYPES = {"symbol": "varchar", "bar_start": "timestamp", "trades": "bigint"}
+
+
+def _inject_athena_result(endpoint: str, rows: list[dict]) -> None:
+    columns = ["symbol", "bar_start", "open", "high", "low", "close", "volume", "quote_volume",
+               "trades"]  # fmt: skip
+
+    def text(value) -> str:
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        return str(value)
+
+    body: dict[str, Any] = {
+        "results": [{
+            "rows": [{"Data": [{"VarCharValue": c} for c in columns]}]
+            + [{"Data": [{"VarCharValue": text(row[c])} for c in columns]} for row in rows],
+            "column_info": [
+                {"Name": c, "Label": c, "Type": COLUMN_TYPES.get(c, "decimal"),
+                 "Precision": 38, "Scale": 16 if c == "quote_volume" else 8,
+                 "Nullable": "UNKNOWN", "CaseSensitive": False}
+                for c in columns
+            ],
+        }]
+    }  # fmt: skip
+    response = requests.post(
+        f"{endpoint}/moto-api/static/athena/query-results", json=body, timeout=10
+    )
+    response.raise_for_status()
+
+
+def _last_execution() -> dict:
+    athena = boto3.client("athena")
+    ids = athena.list_query_executions()["QueryExecutionIds"]
+    executions = [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
+    return max(executions, key=lambda e: e["Status"]["SubmissionDateTime"])
