@@ -19,7 +19,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2.config import QuerySettings
-from k2.query.engine import QueryEngine, QueryTimeoutError, build_engine
+from k2.query.engine import QueryEngine, QueryTimeoutError
 from k2.query.plan import plan
 from k2.query.results import FORMATS, render, shape
 from k2.query.spec import QueryError, parse_request
@@ -29,7 +29,17 @@ logger = Logger(service="query", logger_handler=logging.StreamHandler(sys.stderr
 
 @cache
 def engine(settings: QuerySettings) -> QueryEngine:
-    return build_engine(settings)
+    """Chosen by QUERY_ENGINE; imports deferred so the Lambda package needs no DuckDB and a
+    local run needs no awswrangler."""
+    if settings.engine == "local":
+        from k2.adapters.duckdb_engine import LocalQueryEngine
+
+        return LocalQueryEngine(settings.lake)
+    if settings.engine == "athena":
+        from k2.adapters.athena_engine import AthenaQueryEngine
+
+        return AthenaQueryEngine(settings.lake.glue_database, settings.athena_workgroup)
+    raise ValueError(f"QUERY_ENGINE must be 'athena' or 'local', not {settings.engine!r}")
 
 
 @logger.inject_lambda_context
