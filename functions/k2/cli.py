@@ -13,6 +13,7 @@ from pathlib import Path
 
 from k2.config import MappingSettings
 from k2.local.pipeline import RunOptions, RunReport, run
+from k2.local.stack_up import UpOptions, up
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     run_parser.set_defaults(command=_run)  # fmt: skip
 
+    _add_local_parser(commands)
+
     record_parser = commands.add_parser(
         "record",
         help="record live Binance frames to replayable files",
@@ -89,6 +92,68 @@ def _parser() -> argparse.ArgumentParser:
     record_parser.add_argument("--ws-url", default="wss://stream.binance.com:9443")
     record_parser.set_defaults(command=_record)  # fmt: skip
     return parser
+
+
+def _add_local_parser(commands: argparse._SubParsersAction) -> None:
+    local = commands.add_parser("local", help="the local stack: `k2 local up`")
+    actions = local.add_subparsers(required=True, metavar="ACTION")
+    up_parser = actions.add_parser(
+        "up",
+        help="run the stack in the foreground, query function on localhost, until Ctrl-C",
+        description="Frames -> connector -> Kinesis -> normalize -> lake, continuously, with "
+        "the query function served like a function URL on 127.0.0.1. Ctrl-C or SIGTERM "
+        "stops it cleanly: the connector flushes and the stream is drained first.",
+    )
+    up_parser.add_argument("--replay", nargs="+", type=Path, default=(), metavar="FILE")
+    up_parser.add_argument(
+        "--live", action="store_true", help="connect to Binance itself (needs internet)"
+    )
+    up_parser.add_argument("--symbols", default="BTCUSDT,ETHUSDT")
+    up_parser.add_argument("--trades-per-symbol", type=int, default=UpOptions.trades_per_symbol)
+    up_parser.add_argument(
+        "--speed", type=float, default=1.0, help="replay pace: 1 = as recorded, 0 = max"
+    )
+    up_parser.add_argument("--port", type=int, default=UpOptions.port, help="0: any free port")
+    up_parser.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL") or None)
+    up_parser.set_defaults(command=_local_up)
+
+
+def _local_up(args: argparse.Namespace) -> int:
+    options = UpOptions(
+        replay=args.replay,
+        live=args.live,
+        symbols=[s.strip().upper() for s in args.symbols.split(",") if s.strip()],
+        trades_per_symbol=args.trades_per_symbol,
+        speed=args.speed,
+        port=args.port,
+        endpoint_url=args.endpoint_url,
+    )
+
+    def ready(url: str) -> None:
+        print(f"K2 local stack is up. Query function: {url}", flush=True)
+        print(f"  curl '{url}/symbols'", flush=True)
+        example = "symbols=BTCUSDT&interval=1m&start=2024-08-08&end=2024-08-10"  # generated days
+        print(f"  curl '{url}/ohlcv?{example}'", flush=True)
+        print("Ctrl-C (or SIGTERM) stops it.", flush=True)
+
+    def status(line: str) -> None:
+        print(f"  {line}", file=sys.stderr, flush=True)
+
+    try:
+        report = up(options, on_ready=ready, on_status=status)
+    except KeyboardInterrupt:  # a second Ctrl-C while draining
+        print("interrupted while stopping", file=sys.stderr)
+        return 130
+    print(
+        f"stopped cleanly: {report.frames_forwarded:,} trades forwarded, "
+        f"{report.records_delivered:,} of {report.records_written:,} Kinesis records delivered",
+        flush=True,
+    )
+    return (
+        0
+        if report.records_delivered + report.failed_batches_skipped >= report.records_written
+        else 1
+    )
 
 
 def _run(args: argparse.Namespace) -> int:

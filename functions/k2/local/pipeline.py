@@ -124,18 +124,18 @@ def run(options: RunOptions, progress: Progress | None = None) -> RunReport:
         endpoint = options.endpoint_url or stack.enter_context(embedded_endpoint())
         stack.enter_context(endpoint_environment(endpoint))
         stack.enter_context(scoped_environment(LOCAL_HANDLER_ENV))
-        local = _local_stack(options)
+        local = local_stack(options.endpoint_url, options.shards)
         stack.enter_context(scoped_environment(local.lake.as_env()))
         failure_queue_url = create_resources(local)
         return _run_on(options, local, endpoint, failure_queue_url, say)
 
 
-def _local_stack(options: RunOptions) -> LocalStack:
+def local_stack(endpoint_url: str | None, shards: int) -> LocalStack:
     """Default names on a fresh embedded endpoint; on a shared external one (LocalStack) a
     per-run suffix, so that reconciliation never counts an earlier run's rows."""
     lake = LakeSettings.from_env()
-    if not options.endpoint_url:
-        return LocalStack(lake=lake, shards=options.shards)
+    if not endpoint_url:
+        return LocalStack(lake=lake, shards=shards)
     suffix = f"-{secrets.token_hex(4)}"
     lake = replace(
         lake,
@@ -146,7 +146,7 @@ def _local_stack(options: RunOptions) -> LocalStack:
     return LocalStack(
         lake=lake,
         stream_name=DEFAULT_STREAM_NAME + suffix,
-        shards=options.shards,
+        shards=shards,
         failure_queue=DEFAULT_FAILURE_QUEUE + suffix,
     )
 

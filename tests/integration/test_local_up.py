@@ -1,0 +1,77 @@
+"""`k2 local up` as a user runs it: the stack stays up, the query function answers over HTTP
+like a function URL, and Ctrl-C or SIGTERM stops everything cleanly."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.integration
+TRADES_PER_SYMBOL = 1_500
+
+
+def fetch(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - loopback only
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def wait_for_url(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    for line in process.stdout:
+        found = re.search(r"Query function: (http://127\.0\.0\.1:\d+)", line)
+        if found:
+            return found.group(1)
+    raise AssertionError(f"k2 local up never became ready: {process.stderr}")
+
+
+def wait_for_trades(url: str, expected: dict[str, int], timeout_s: float = 120) -> dict:
+    deadline = time.monotonic() + timeout_s
+    counts: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        status, body = fetch(f"{url}/symbols")
+        assert status == 200, body
+        counts = {row["symbol"]: row["trades"] for row in body["rows"]}
+        if counts == expected:
+            return counts
+        time.sleep(0.5)
+    raise AssertionError(f"trades landed so far: {counts}")
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_local_up_serves_queries_while_running_and_stops_cleanly(stop_signal):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "k2.cli", "local", "up", "--port", "0", "--speed", "0",
+         "--symbols", "BTCUSDT,ETHUSDT", "--trades-per-symbol", str(TRADES_PER_SYMBOL)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        url = wait_for_url(process)
+        wait_for_trades(url, {"BTCUSDT": TRADES_PER_SYMBOL, "ETHUSDT": TRADES_PER_SYMBOL})
+        status, bars = fetch(f"{url}/ohlcv?symbols=ETHUSDT&start=2024-08-08&end=2024-08-10")
+        assert status == 200
+        assert sum(bar["trades"] for bar in bars["rows"]) == TRADES_PER_SYMBOL
+        status, error = fetch(f"{url}/sql?sql=DROP%20TABLE%20trades")
+        assert status == 400
+        assert "only SELECT" in error["error"]
+
+        process.send_signal(stop_signal)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert "stopped cleanly" in stdout
+    port = int(url.rsplit(":", 1)[1])
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port)):
+        pass  # the HTTP server is gone with the process
