@@ -14,6 +14,7 @@ from pathlib import Path
 from k2.config import MappingSettings
 from k2.local.pipeline import RunOptions, RunReport, run
 from k2.local.stack_up import UpOptions, up
+from k2.query_cli import add_query_parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     run_parser.set_defaults(command=_run)  # fmt: skip
 
     _add_local_parser(commands)
+    add_query_parser(commands)
 
     record_parser = commands.add_parser(
         "record",

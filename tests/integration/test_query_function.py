@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -218,3 +220,28 @@ def _last_execution() -> dict:
     ids = athena.list_query_executions()["QueryExecutionIds"]
     executions = [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
     return max(executions, key=lambda e: e["Status"]["SubmissionDateTime"])
+
+
+def k2_query(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "k2.cli", "query", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_k2_query_cli_gives_the_functions_answer_as_a_table_json_and_a_chart(
+    session_lake, tmp_path
+):
+    window = ["--start", SESSION["start"], "--end", SESSION["end"]]
+    as_json = k2_query("ohlcv", "--symbols", "BTCUSDT", *window, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    _, body = get("/ohlcv", symbols="BTCUSDT", **SESSION)
+    assert json.loads(as_json.stdout)["rows"] == body["rows"]
+
+    chart = tmp_path / "bars.html"
+    table = k2_query("ohlcv", "--symbols", "BTCUSDT", *window, "--chart", str(chart))
+    assert table.returncode == 0, table.stderr
+    assert f"({len(body['rows'])} rows)" in table.stdout
+    assert chart.read_text().count("<rect") == 2 * len(body["rows"])  # candle + volume each
+
+    rejected = k2_query("sql", "--sql", "SELECT * FROM trades; DROP TABLE trades")
+    assert rejected.returncode == 2
+    assert "exactly one statement (HTTP 400)" in rejected.stderr

@@ -104,7 +104,7 @@ KINDS = ("trades", "ohlcv", "latest", "symbols", "freshness", "sql")
 def parse_request(kind: str, params: Mapping[str, str], now: datetime | None = None) -> QuerySpec:
     """Build a validated spec from string parameters (a query string, or CLI options)."""
     now = now or datetime.now(UTC)
-    known = _KNOWN_PARAMS.get(kind)
+    known = PARAMETERS.get(kind)
     if known is None:
         raise QueryError(f"unknown query '{kind}'; one of: {', '.join(KINDS)}")
     unknown = sorted(set(params) - known)
@@ -137,7 +137,7 @@ def parse_request(kind: str, params: Mapping[str, str], now: datetime | None = N
     return SymbolsQuery() if kind == "symbols" else FreshnessQuery()
 
 
-_KNOWN_PARAMS = {
+PARAMETERS = {
     "trades": {"symbol", "start", "end", "limit", "cursor"},
     "ohlcv": {"symbols", "interval", "start", "end"},
     "latest": {"symbols", "limit"},
