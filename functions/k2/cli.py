@@ -69,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
         help="MaximumBatchingWindowInSeconds (template default: "
         f"{MappingSettings().batching_window_s:g})",
     )
+    run_parser.add_argument(
+        "--live", action="store_true",
+        help="connect the connector to Binance itself (needs internet); reconcile what it sent",
+    )  # fmt: skip
+    run_parser.add_argument(
+        "--duration", type=float, default=None, metavar="SECONDS",
+        help="stop streaming after this long (live: default until Ctrl-C)",
+    )  # fmt: skip
+    run_parser.add_argument("--ws-url", default=RunOptions.ws_url, help="with --live")
+    run_parser.add_argument("--rest-url", default=RunOptions.rest_url, help="with --live")
     run_parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     run_parser.set_defaults(command=_run)  # fmt: skip
 
@@ -169,6 +179,10 @@ def _run(args: argparse.Namespace) -> int:
         mapping=replace(
             RunOptions.mapping, batch_size=args.batch_size, batching_window_s=args.batching_window
         ),
+        live=args.live,
+        duration_s=args.duration,
+        ws_url=args.ws_url,
+        rest_url=args.rest_url,
     )
     for path in options.replay:
         if not path.is_file():

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from k2.binance.generator import generate_frames
 from k2.binance.recording import write_recording
+from k2.local.endpoint import free_port
 
 pytestmark = pytest.mark.integration
 K2 = [sys.executable, "-m", "k2.cli"]
@@ -50,3 +54,37 @@ def test_missing_recording_is_a_clear_error():
     result = k2("run", "--replay", "/nonexistent/file.gz")
     assert result.returncode == 2
     assert "no such recording" in result.stderr
+
+
+def test_live_mode_reconciles_what_the_connector_sent_for_the_duration():
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "k2-replay-server"), "--generate", "BTCUSDT,ETHUSDT",
+         "--trades", "5000", "--speed", "5", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_for_port(port)
+        result = k2("run", "--live", "--ws-url", f"ws://127.0.0.1:{port}",
+                    "--rest-url", f"http://127.0.0.1:{port}", "--symbols", "BTCUSDT,ETHUSDT",
+                    "--duration", "3", "--json")  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["source"].startswith(f"live: ws://127.0.0.1:{port}")
+    assert report["ok"] is True
+    landed = {s["symbol"]: s["landed_distinct"] for s in report["symbols"]}
+    assert set(landed) == {"BTCUSDT", "ETHUSDT"}
+    assert all(count > 0 for count in landed.values())
+    assert sum(landed.values()) == report["connector"]["frames_forwarded"]
+
+
+def _wait_for_port(port: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")

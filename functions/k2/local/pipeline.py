@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import signal
 import tempfile
 import threading
 import time
@@ -29,7 +30,7 @@ from k2.adapters import aws
 from k2.adapters.kinesis_writer import KinesisWriter
 from k2.adapters.lake_reader import read_staging
 from k2.bars import ohlcv
-from k2.binance.frames import parse_frames
+from k2.binance.frames import ParsedFrames, parse_frames
 from k2.binance.generator import generate_frames
 from k2.binance.recording import RecordedFrame, read_recordings
 from k2.config import (
@@ -44,6 +45,7 @@ from k2.local.event_source import KinesisEventSource, ShardProgress
 from k2.local.resources import LocalStack, create_resources
 from k2_connector.app import Connector, ConnectorSettings
 from k2_connector.replay_server import ReplayServer
+from k2_connector.streams import BINANCE_REST_URL, BINANCE_WS_URL
 from k2_connector.websocket import ConnectionSettings
 
 # Local runs reconnect quickly: the replay server's recording ends, nothing is rate limited.
@@ -70,6 +72,10 @@ class RunOptions:
     shards: int = 2
     mapping: MappingSettings = LOCAL_MAPPING
     bars: int = 5
+    live: bool = False  # the connector on Binance itself instead of the replay server
+    duration_s: float | None = None  # stop after this long (live: default until Ctrl-C)
+    ws_url: str = BINANCE_WS_URL  # --live only; any Binance-compatible server
+    rest_url: str | None = BINANCE_REST_URL
 
 
 @dataclass
@@ -173,18 +179,12 @@ def _run_on(
     options: RunOptions, local: LocalStack, endpoint: str, failure_queue_url: str, say: Progress
 ) -> RunReport:
     seconds: dict[str, float] = {}
-    started = time.perf_counter()
-    source, frames = _source_frames(options)
-    seconds["read_source"] = time.perf_counter() - started
-
     writer = KinesisWriter(aws.client("kinesis", endpoint), local.stream_name)
-    expected = parse_frames([recorded.frame for recorded in frames])
+    forwarded = ForwardedFrames(writer.put_frames)
     event_source = normalize_event_source(local, options.mapping, failure_queue_url)
     started = time.perf_counter()
     with polling(event_source), tempfile.TemporaryDirectory(prefix="k2-connector-") as journal:
-        connector = asyncio.run(
-            stream_through_connector(frames, expected.trades, writer.put_frames, Path(journal), say)
-        )
+        streamed = _stream(options, forwarded, Path(journal), say)
     seconds["connector"] = time.perf_counter() - started
 
     def on_batch(_: ShardProgress) -> None:
@@ -198,17 +198,17 @@ def _run_on(
     started = time.perf_counter()
     landed = read_staging(local.lake)
     report = RunReport(
-        source=source,
+        source=streamed.source,
         endpoint=endpoint,
-        frames_read=len(frames),
-        trade_frames=expected.trades.num_rows,
-        non_trade_frames=len(expected.non_trades),
-        rejected_in_source=len(expected.rejections),
+        frames_read=streamed.frames_read,
+        trade_frames=streamed.expected.trades.num_rows,
+        non_trade_frames=len(streamed.expected.non_trades),
+        rejected_in_source=len(streamed.expected.rejections),
         dead_letters=count_dead_letters(local.lake),
         failed_batches=count_messages(failure_queue_url, local.lake.endpoint_url),
-        symbols=reconcile(expected.trades, landed),
+        symbols=reconcile(streamed.expected.trades, landed),
         kinesis=asdict(writer.stats),
-        connector=_connector_stats(connector),
+        connector=_connector_stats(streamed.connector),
         event_source={
             "invocations": sum(s.invocations for s in event_source.shards.values()),
             "retries": sum(s.retries for s in event_source.shards.values()),
@@ -220,6 +220,35 @@ def _run_on(
     )
     seconds["reconcile"] = time.perf_counter() - started
     return report
+
+
+@dataclass
+class _Streamed:
+    source: str
+    frames_read: int
+    expected: ParsedFrames  # what the lake must hold
+    connector: Connector
+
+
+def _stream(
+    options: RunOptions, forwarded: ForwardedFrames, journal: Path, say: Progress
+) -> _Streamed:
+    """Run the connector on the chosen source; say what the lake must then hold: every trade
+    of the source, or - for an open-ended source - every trade the connector sent."""
+    if options.live:
+        connector = asyncio.run(stream_live(options, forwarded.write, journal, say))
+        expected = parse_frames(forwarded.frames)
+        return _Streamed(_live_source(options), connector.stats.frames_in, expected, connector)
+    source, frames = _source_frames(options)
+    expected = parse_frames([recorded.frame for recorded in frames])
+    connector, complete = asyncio.run(
+        stream_through_connector(frames, expected.trades, forwarded.write, journal, say,
+                                 duration_s=options.duration_s)
+    )  # fmt: skip
+    if not complete:  # cut short by --duration (or the timeout): expect what was sent
+        source += f" (stopped after {options.duration_s or 600:g} s)"
+        expected = parse_frames(forwarded.frames)
+    return _Streamed(source, len(frames), expected, connector)
 
 
 @contextmanager
@@ -283,9 +312,11 @@ async def stream_through_connector(
     journal_dir: Path,
     say: Progress,
     timeout_s: float = 600.0,
-) -> Connector:
+    duration_s: float | None = None,
+) -> tuple[Connector, bool]:
     """Serve `frames` like Binance (max speed) to a connector writing to Kinesis; return once
-    every expected trade id has been forwarded and the connector's sink is drained."""
+    every expected trade id has been forwarded and the connector's sink is drained (True),
+    or when `duration_s` (or the timeout) has passed (False)."""
     last_ids = {
         row["symbol"]: row["source_id_max"]
         for row in expected_trades.filter(pc.equal(expected_trades["market"], "spot"))
@@ -301,15 +332,62 @@ async def stream_through_connector(
         )  # fmt: skip
         connector = Connector(settings, write)
         running = asyncio.create_task(connector.run())
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + min(timeout_s, duration_s or timeout_s)
         total = expected_trades.num_rows
-        while time.monotonic() < deadline and not _caught_up(connector, last_ids, server):
+        while not (complete := _caught_up(connector, last_ids, server)):
+            if time.monotonic() >= deadline:
+                break
             say("connector", min(connector.sink.stats.frames_out, total), total)
             await asyncio.sleep(0.2)
         say("connector", total, total)
         connector.stop()
         await running
+    return connector, complete
+
+
+async def stream_live(
+    options: RunOptions, write: Callable[[Sequence[bytes]], None], journal_dir: Path,
+    say: Progress,
+) -> Connector:  # fmt: skip
+    """The connector on `options.ws_url` (Binance by default) until the duration passes or
+    Ctrl-C / SIGTERM; it then flushes everything it read to Kinesis."""
+    settings = ConnectorSettings(
+        symbols=tuple(s.upper() for s in options.symbols), ws_base_url=options.ws_url,
+        rest_base_url=options.rest_url, journal_dir=journal_dir, flush_interval_s=0.2,
+    )  # fmt: skip
+    connector = Connector(settings, write)
+    running = asyncio.create_task(connector.run())  # stops itself on SIGTERM
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, connector.stop)
+    started = time.monotonic()
+    total = int(options.duration_s or 0)
+    while not running.done():
+        elapsed = time.monotonic() - started
+        if options.duration_s is not None and elapsed >= options.duration_s:
+            connector.stop()
+            break
+        say("live", int(elapsed), total)
+        await asyncio.wait({running}, timeout=1.0)
+    await running
+    say("live", total, total)
     return connector
+
+
+class ForwardedFrames:
+    """Passes frames on to Kinesis and keeps them: when the source is open-ended (live, or a
+    replay cut by --duration), what the connector sent is what the lake must hold."""
+
+    def __init__(self, write: Callable[[Sequence[bytes]], None]) -> None:
+        self._write = write
+        self.frames: list[bytes] = []
+
+    def write(self, frames: Sequence[bytes]) -> None:
+        self._write(frames)
+        self.frames.extend(frames)
+
+
+def _live_source(options: RunOptions) -> str:
+    how_long = f"{options.duration_s:g} s" if options.duration_s else "until Ctrl-C"
+    return f"live: {options.ws_url} ({', '.join(options.symbols)}), {how_long}"
 
 
 def _caught_up(connector: Connector, last_ids: dict[str, int], server: ReplayServer) -> bool:
