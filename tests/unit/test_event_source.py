@@ -196,3 +196,35 @@ def recorder(seen: list[list[int]]):
         return {"batchItemFailures": []}
 
     return handler
+
+
+# What `sam local generate-event kinesis get-records` renders (SAM CLI 1.170.0,
+# samcli/lib/generated_sample_events/events/kinesis/Kinesis.json), values elided.
+SAM_KINESIS_RECORD = {
+    "kinesis": {"partitionKey": str, "kinesisSchemaVersion": str, "data": str,
+                "sequenceNumber": str, "approximateArrivalTimestamp": float},
+    "eventSource": str, "eventID": str, "invokeIdentityArn": str, "eventVersion": str,
+    "eventName": str, "eventSourceARN": str, "awsRegion": str,
+}  # fmt: skip
+
+
+def shape_of(value):
+    if isinstance(value, dict):
+        return {key: shape_of(item) for key, item in value.items()}
+    return type(value)
+
+
+def test_events_have_exactly_the_shape_sam_generates(stream):
+    events: list[dict] = []
+
+    def handler(event, context):
+        events.append(event)
+        return {"batchItemFailures": []}
+
+    KinesisEventSource(stream, "s", handler, batch_size=10).drain()
+    (event,) = events
+    assert list(event) == ["Records"]
+    for record in event["Records"]:
+        assert shape_of(record) == SAM_KINESIS_RECORD
+        assert record["eventID"] == f"shardId-000000000000:{record['kinesis']['sequenceNumber']}"
+        assert record["eventSourceARN"] == "arn:aws:kinesis:us-east-1:000000000000:stream/s"
