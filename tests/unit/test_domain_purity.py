@@ -11,7 +11,7 @@ pytestmark = pytest.mark.unit
 
 PACKAGE = Path(__file__).resolve().parents[2] / "functions" / "k2"
 DOMAIN = ["schema/__init__.py", "binance", "tradev2.py", "kpl.py", "normalize.py", "staging.py",
-          "bars.py", "query"]  # fmt: skip
+          "bars.py", "query", "lake"]  # fmt: skip
 AWS_MODULES = {"boto3", "botocore", "awswrangler", "moto", "localstack_client",
                "aws_lambda_powertools"}  # fmt: skip
 

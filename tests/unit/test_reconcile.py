@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from k2.local.pipeline import reconcile
+from k2.lake.reconcile import reconcile
 
 pytestmark = pytest.mark.unit
 

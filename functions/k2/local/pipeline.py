@@ -39,6 +39,7 @@ from k2.config import (
     LakeSettings,
     MappingSettings,
 )
+from k2.lake.reconcile import SymbolReport, reconcile
 from k2.local.endpoint import embedded_endpoint, endpoint_environment
 from k2.local.environment import scoped_environment
 from k2.local.event_source import KinesisEventSource, ShardProgress
@@ -76,17 +77,6 @@ class RunOptions:
     duration_s: float | None = None  # stop after this long (live: default until Ctrl-C)
     ws_url: str = BINANCE_WS_URL  # --live only; any Binance-compatible server
     rest_url: str | None = BINANCE_REST_URL
-
-
-@dataclass
-class SymbolReport:
-    symbol: str
-    expected: int
-    landed_rows: int
-    landed_distinct: int
-    missing: int
-    duplicated: int
-    unexpected: int
 
 
 @dataclass
@@ -394,37 +384,6 @@ def _caught_up(connector: Connector, last_ids: dict[str, int], server: ReplaySer
     seen_all = all(connector.sequencer.highest(f"{s}@trade") == i for s, i in last_ids.items())
     settled = connector.open_gap_ids == 0 and not connector.backfilling
     return server.finished.is_set() and seen_all and settled and connector.sink.drained
-
-
-def reconcile(expected_trades: pa.Table, landed: pa.Table) -> list[SymbolReport]:
-    """Compare source trade ids with lake rows, per symbol (spot trade ids: source_sequence)."""
-    reports = []
-    symbols = sorted(set(expected_trades["symbol"].to_pylist()) | set(landed["symbol"].to_pylist()))
-    for symbol in symbols:
-        want = _ids(expected_trades, "source_id", symbol)
-        rows = _ids_list(landed, "source_sequence", symbol)
-        have = set(rows)
-        reports.append(
-            SymbolReport(
-                symbol=symbol,
-                expected=len(want),
-                landed_rows=len(rows),
-                landed_distinct=len(have),
-                missing=len(want - have),
-                duplicated=len(rows) - len(have),
-                unexpected=len(have - want),
-            )
-        )
-    return reports
-
-
-def _ids_list(table: pa.Table, column: str, symbol: str) -> list[int]:
-    mask = pc.equal(table["symbol"], symbol)
-    return table.filter(mask)[column].to_pylist()
-
-
-def _ids(table: pa.Table, column: str, symbol: str) -> set[int]:
-    return set(_ids_list(table, column, symbol))
 
 
 def count_dead_letters(lake: LakeSettings) -> int:
