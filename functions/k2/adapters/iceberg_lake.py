@@ -6,8 +6,9 @@ committer at a time:
 - exactly once: the staging keys a commit consumes are listed in a ledger object, and the
   ledger is referenced by a table property set in the same Iceberg commit as the rows. A
   crash before the commit leaves only unreferenced files; the retry consumes the same keys.
-  Before committing, the table is refreshed and the commit is abandoned if another one
-  already consumed any of the keys (Glue's VersionId check guards the final swap in AWS);
+  The commit is made against the snapshot the duplicate check read: if another commit
+  landed meanwhile, pyiceberg's snapshot requirement rejects it (and Glue's VersionId check
+  guards the metadata swap itself in AWS);
 - no duplicates: rows are deduplicated on (exchange, symbol, trade_id) within the batch and
   against what the table holds for the touched partitions;
 - few files: partitions (symbol, day) holding more than `max_files_per_partition` files are
@@ -33,6 +34,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import (
+    CommitFailedException,
     NamespaceAlreadyExistsError,
     NoSuchTableError,
     TableAlreadyExistsError,
@@ -67,7 +69,8 @@ class CommitterBusyError(RuntimeError):
 
 
 class ConcurrentCommitError(RuntimeError):
-    """Another commit consumed some of the same staging files first; nothing was committed."""
+    """Another commit landed while this one was prepared; nothing was committed, and the
+    next run starts again from the new snapshot."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,17 @@ def trades_catalog(lake: LakeSettings) -> Catalog:
     return load_catalog("k2", **properties)
 
 
+def _table_properties(settings: CommitterSettings) -> dict[str, str]:
+    return {
+        "write.target-file-size-bytes": str(settings.target_file_bytes),
+        "write.parquet.compression-codec": "zstd",
+        "format-version": "2",
+        # Never let pyiceberg re-apply an append on a newer snapshot: the duplicate check was
+        # made against the old one. A rejected commit is re-planned by the next run instead.
+        "commit.retry.num-retries": "0",
+    }
+
+
 def ensure_trades_table(catalog: Catalog, lake: LakeSettings, settings: CommitterSettings) -> Table:
     """Load `trades`, creating it on first use from the schema derived from the Avro file:
     partitioned by symbol and day, files sorted by trade time."""
@@ -130,8 +144,7 @@ def ensure_trades_table(catalog: Catalog, lake: LakeSettings, settings: Committe
         return catalog.create_table(
             identifier, schema=iceberg_schema, partition_spec=spec, sort_order=order,
             location=f"s3://{lake.bucket}/{settings.warehouse_prefix}/{settings.table_name}",
-            properties={"write.target-file-size-bytes": str(settings.target_file_bytes),
-                        "write.parquet.compression-codec": "zstd", "format-version": "2"},
+            properties=_table_properties(settings),
         )  # fmt: skip
     except TableAlreadyExistsError:  # another committer created it first
         return catalog.load_table(identifier)
@@ -176,25 +189,23 @@ class TradesCommitter:
         staged = self._read_staging(pending)
         unique = first_of_each_trade(staged)
         new = sorted_for_files(not_in(unique, self._existing_keys(table, unique)))
-        report.staging_files, report.staged_rows, report.new_rows = (
-            len(pending),
-            staged.num_rows,
-            new.num_rows,
-        )
+        report.staging_files = len(pending)
+        report.staged_rows, report.new_rows = staged.num_rows, new.num_rows
         report.duplicates_skipped = staged.num_rows - new.num_rows
         ledger_id = uuid.uuid4().hex
         ledger_uri = self._write_ledger(ledger_id, pending)
-        table.refresh()
-        if set(pending) & self._consumed(table):
-            raise ConcurrentCommitError("another commit consumed some of these staging files")
-        with table.transaction() as transaction:
-            if new.num_rows:
-                transaction.append(new, snapshot_properties={"k2.ledger": ledger_uri})
-            transaction.set_properties(
-                {LEDGER_PROPERTY + ledger_id: f"{self._clock():.0f} {ledger_uri}"}
-            )
-            if self._before_commit:
-                self._before_commit()
+        # Committed against the snapshot the duplicates were checked with: if any commit
+        # landed since, pyiceberg's snapshot requirement fails and nothing is committed.
+        try:
+            with table.transaction() as transaction:
+                if new.num_rows:
+                    transaction.append(new, snapshot_properties={"k2.ledger": ledger_uri})
+                created = f"{self._clock():.0f} {ledger_uri}"
+                transaction.set_properties({LEDGER_PROPERTY + ledger_id: created})
+                if self._before_commit:
+                    self._before_commit()
+        except CommitFailedException as error:  # the table moved on since this run began
+            raise ConcurrentCommitError(f"commit abandoned, the table changed: {error}") from error
         snapshot = table.current_snapshot()
         report.snapshot_id = snapshot.snapshot_id if snapshot else None
         return _partitions(new)

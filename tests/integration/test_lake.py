@@ -1,0 +1,168 @@
+"""The trades Iceberg table: one committer at a time, exactly-once rows through crashes and
+redelivery, few files per partition, readable without our code."""
+
+from __future__ import annotations
+
+import time
+
+import duckdb
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pytest
+
+from k2 import kpl
+from k2.adapters.iceberg_lake import (
+    CommitterBusyError,
+    CommitterSettings,
+    ConcurrentCommitError,
+    TradesCommitter,
+    ensure_trades_table,
+    read_trades,
+    trades_catalog,
+)
+from k2.adapters.kinesis_writer import partition_key
+from k2.adapters.lake_reader import s3_filesystem
+from k2.binance.recording import read_recording
+from k2.local.lambda_context import LocalLambdaContext
+from normalize.handler import lambda_handler as normalize
+from tests.conftest import RECORDED_TRADE_IDS, kinesis_event
+
+pytestmark = [pytest.mark.integration, pytest.mark.recording]
+
+
+class Crash(RuntimeError):
+    """The committer died after writing its data files, before committing."""
+
+
+def deliver(frames: list[bytes], frames_per_record: int, first_sequence: int) -> None:
+    """The session as Kinesis batches; another record size gives other batches, other staging
+    files, and the same trades: what a redelivery after a retry looks like to the lake."""
+    records = []
+    for symbol in sorted({partition_key(f) for f in frames}):
+        own = [f for f in frames if partition_key(f) == symbol]
+        for start in range(0, len(own), frames_per_record):
+            records.append(kpl.aggregate(own[start : start + frames_per_record], symbol))
+    for start in range(0, len(records), 10):
+        event = kinesis_event(records[start : start + 10], first_sequence=first_sequence + start)
+        assert normalize(event, LocalLambdaContext("normalize")) == {"batchItemFailures": []}
+
+
+@pytest.fixture
+def session_frames(recordings) -> list[bytes]:
+    return [recorded.frame for path in recordings for recorded in read_recording(path)]
+
+
+def trade_ids(lake) -> dict[str, list[int]]:
+    rows = read_trades(lake, selected=("symbol", "source_sequence"))
+    return {
+        symbol: sorted(rows.filter(pc.equal(rows["symbol"], symbol))["source_sequence"].to_pylist())
+        for symbol in RECORDED_TRADE_IDS
+    }
+
+
+def test_a_crash_before_commit_and_a_redelivered_session_still_give_each_trade_once(
+    server_lake, session_frames
+):
+    deliver(session_frames, frames_per_record=500, first_sequence=10**20)
+
+    def crash() -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        TradesCommitter(server_lake, before_commit=crash).run()
+    assert read_trades(server_lake).num_rows == 0  # files written, nothing committed
+
+    first = TradesCommitter(server_lake).run()
+    assert first.new_rows == 9_757 + 6_106
+
+    deliver(session_frames, frames_per_record=300, first_sequence=10**21)  # Kinesis redelivery
+    second = TradesCommitter(server_lake).run()
+    assert second.staging_files > 0
+    assert (second.new_rows, second.duplicates_skipped) == (0, 9_757 + 6_106)
+
+    assert trade_ids(server_lake) == {s: list(ids) for s, ids in RECORDED_TRADE_IDS.items()}
+
+
+def test_a_second_committer_cannot_run_while_the_first_holds_the_lease(server_lake, session_frames):
+    deliver(session_frames, frames_per_record=500, first_sequence=10**20)
+    refused: list[Exception] = []
+
+    def second_committer() -> None:
+        with pytest.raises(CommitterBusyError) as busy:
+            TradesCommitter(server_lake).run()
+        refused.append(busy.value)
+
+    TradesCommitter(server_lake, before_commit=second_committer).run()
+    assert len(refused) == 1
+    assert sum(map(len, trade_ids(server_lake).values())) == 9_757 + 6_106
+
+
+def test_a_commit_racing_a_lease_takeover_is_rejected_and_nothing_is_doubled(
+    server_lake, session_frames
+):
+    deliver(session_frames, frames_per_record=500, first_sequence=10**20)
+    settings = CommitterSettings(lease_s=60)
+    later = time.time() + 3_600  # the first lease looks expired to this one
+
+    def takeover() -> None:
+        TradesCommitter(server_lake, settings, clock=lambda: later).run()
+
+    with pytest.raises(ConcurrentCommitError):
+        TradesCommitter(server_lake, settings, before_commit=takeover).run()
+    assert sum(map(len, trade_ids(server_lake).values())) == 9_757 + 6_106
+    assert TradesCommitter(server_lake, settings).run().new_rows == 0
+
+
+def test_crowded_partitions_are_compacted_into_one_sorted_file(server_lake, session_frames):
+    settings = CommitterSettings(max_files_per_partition=2)
+    btc = [f for f in session_frames if partition_key(f) == "BTCUSDT"]
+    for part in range(4):  # four commits, each adding a file to the same partition
+        deliver(btc[part::4], frames_per_record=500, first_sequence=10**20 + part * 10**6)
+        report = TradesCommitter(server_lake, settings).run()
+    assert (
+        report.compacted_partitions == ["BTCUSDT/2024-08-08"]
+        or report.compacted_partitions == ["BTCUSDT/2024-08-09"]
+        or set(report.compacted_partitions) <= {"BTCUSDT/2024-08-08", "BTCUSDT/2024-08-09"}
+    )
+    table = ensure_trades_table(trades_catalog(server_lake), server_lake, settings)
+    files = table.inspect.files().to_pylist()
+    per_partition: dict[str, int] = {}
+    for entry in files:
+        key = f"{entry['partition']['symbol']}/{entry['partition']['trade_day']}"
+        per_partition[key] = per_partition.get(key, 0) + 1
+    assert all(count <= 2 for count in per_partition.values()), per_partition
+    assert trade_ids(server_lake)["BTCUSDT"] == list(RECORDED_TRADE_IDS["BTCUSDT"])
+
+
+def test_consumed_staging_files_are_removed_after_the_retention(server_lake, session_frames):
+    deliver(session_frames, frames_per_record=500, first_sequence=10**20)
+    settings = CommitterSettings(staging_retention_s=600)
+    first = TradesCommitter(server_lake, settings).run()
+    later = time.time() + 601
+    cleanup = TradesCommitter(server_lake, settings, clock=lambda: later).run()
+    assert cleanup.staging_files_removed == first.staging_files
+    assert trade_ids(server_lake) == {s: list(ids) for s, ids in RECORDED_TRADE_IDS.items()}
+
+
+def test_the_table_is_readable_by_pyarrow_and_duckdb_from_its_metadata(server_lake, session_frames):
+    deliver(session_frames, frames_per_record=500, first_sequence=10**20)
+    TradesCommitter(server_lake).run()
+    table = ensure_trades_table(trades_catalog(server_lake), server_lake, CommitterSettings())
+    paths = [task.file.file_path.removeprefix("s3://") for task in table.scan().plan_files()]
+    data = ds.dataset(paths, filesystem=s3_filesystem(server_lake.endpoint_url), format="parquet")
+    rows = data.to_table()
+    assert rows.num_rows == 9_757 + 6_106
+    assert str(rows.schema.field("price").type) == "decimal128(18, 8)"
+    assert str(rows.schema.field("timestamp").type) == "timestamp[us, tz=UTC]"
+
+    connection = duckdb.connect()
+    connection.register("data", data)
+    (first_trade,) = connection.execute(
+        'SELECT price, quantity, epoch_ms("timestamp") AS ms FROM data '
+        "WHERE symbol = 'BTCUSDT' ORDER BY source_sequence LIMIT 1"
+    ).fetchall()
+    assert (str(first_trade[0]), str(first_trade[1]), first_trade[2]) == (
+        "61837.63000000",
+        "0.02000000",
+        1723161255342,
+    )  # the recording's first BTCUSDT trade, exactly
