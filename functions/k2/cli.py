@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from k2.config import MappingSettings
+from k2.lake_cli import add_lake_parser, format_symbols
 from k2.local.pipeline import RunOptions, RunReport, run
 from k2.local.stack_up import UpOptions, up
 from k2.query_cli import add_query_parser
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_local_parser(commands)
     add_query_parser(commands)
+    add_lake_parser(commands)
 
     record_parser = commands.add_parser(
         "record",
@@ -262,13 +264,8 @@ def format_report(report: RunReport, elapsed_s: float) -> str:
         f"failed batches (SQS) {report.failed_batches:,}",
         _latency_line(report.latency_s),
         "",
-        f"{'symbol':<14}{'expected':>10}{'landed':>10}{'missing':>9}{'dup':>6}{'unexpected':>12}",
+        format_symbols(report.symbols),
     ]
-    for s in report.symbols:
-        lines.append(
-            f"{s.symbol:<14}{s.expected:>10,}{s.landed_rows:>10,}{s.missing:>9,}"
-            f"{s.duplicated:>6,}{s.unexpected:>12,}"
-        )
     if report.bars:
         lines += ["", "OHLCV 1m (first bars)"]
         lines.append(

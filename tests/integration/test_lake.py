@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 
+import boto3
 import duckdb
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
 
 from k2 import kpl
+from k2.adapters.duckdb_engine import LocalQueryEngine
 from k2.adapters.iceberg_lake import (
     CommitterBusyError,
     CommitterSettings,
@@ -24,6 +26,8 @@ from k2.adapters.kinesis_writer import partition_key
 from k2.adapters.lake_reader import s3_filesystem
 from k2.binance.recording import read_recording
 from k2.local.lambda_context import LocalLambdaContext
+from k2.query.plan import plan
+from k2.query.spec import parse_request
 from normalize.handler import lambda_handler as normalize
 from tests.conftest import RECORDED_TRADE_IDS, kinesis_event
 
@@ -166,3 +170,24 @@ def test_the_table_is_readable_by_pyarrow_and_duckdb_from_its_metadata(server_la
         "0.02000000",
         1723161255342,
     )  # the recording's first BTCUSDT trade, exactly
+
+
+def test_queries_see_each_trade_once_across_the_table_and_staging(server_lake, session_frames):
+    btc = [f for f in session_frames if partition_key(f) == "BTCUSDT"]
+    deliver(btc[: len(btc) // 2], frames_per_record=500, first_sequence=10**20)
+    settings = CommitterSettings(staging_retention_s=600)
+    TradesCommitter(server_lake, settings).run()  # first half committed, staging still there
+    deliver(btc, frames_per_record=400, first_sequence=10**21)  # everything, again, in staging
+    engine = LocalQueryEngine(server_lake)
+    symbols = plan(parse_request("symbols", {}))
+    (row,) = engine.execute(symbols, timeout_s=30).to_pylist()
+    assert row["trades"] == 9_757
+
+    TradesCommitter(server_lake, settings, clock=lambda: time.time() + 601).run()
+    TradesCommitter(server_lake, settings, clock=lambda: time.time() + 1_202).run()
+    staging = boto3.client("s3").list_objects_v2(
+        Bucket=server_lake.bucket, Prefix=server_lake.staging_prefix
+    )
+    assert staging["KeyCount"] == 0
+    (row,) = engine.execute(symbols, timeout_s=30).to_pylist()  # all from trades now
+    assert row["trades"] == 9_757

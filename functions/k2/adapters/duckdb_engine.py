@@ -14,33 +14,46 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 import sqlglot
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchTableError
 
+from k2 import schema
+from k2.adapters.iceberg_lake import trades_catalog
 from k2.adapters.lake_reader import staging_dataset, staging_row_schema
 from k2.config import LakeSettings
 from k2.query.engine import QueryTimeoutError
 from k2.query.plan import Plan
 
-# Redelivered Kinesis batches can put a trade in two staging files: keep its first arrival.
-_TRADES_VIEW = """
+# `trades` = the Iceberg table plus staging rows not yet committed, one row per trade: a
+# redelivered batch can put a trade in two staging files, and committed staging files stay
+# until their retention ends. The committed copy wins, then the first arrival.
+_COLUMNS = ", ".join(f'"{name}"' for name in schema.field_names())  # the schema's names only
+_TRADES_VIEW = f"""
 CREATE VIEW trades AS
-SELECT * EXCLUDE (arrival) FROM (
+SELECT {_COLUMNS} FROM (
     SELECT *, row_number() OVER (
-        PARTITION BY exchange, symbol, source_sequence ORDER BY ingestion_timestamp
-    ) AS arrival
-    FROM staging_rows
-) WHERE arrival = 1
-"""
+        PARTITION BY exchange, symbol, trade_id ORDER BY layer, ingestion_timestamp
+    ) AS copy
+    FROM (
+        SELECT {_COLUMNS}, 0 AS layer FROM iceberg_rows
+        UNION ALL
+        SELECT {_COLUMNS}, 1 AS layer FROM staging_rows
+    )
+) WHERE copy = 1
+"""  # noqa: S608
 
 
 class LocalQueryEngine:
-    def __init__(self, lake: LakeSettings) -> None:
-        self._lake = lake
+    def __init__(self, lake: LakeSettings, table_name: str = "trades") -> None:
+        self._lake, self._table_name = lake, table_name
+        self._catalog: Catalog | None = None
 
     def execute(self, plan: Plan, timeout_s: float) -> pa.Table:
         sql = to_duckdb(plan.sql)
         connection = duckdb.connect(config={"threads": 2})
         try:
             connection.register("staging_rows", self._staging())
+            connection.register("iceberg_rows", self._iceberg())
             connection.execute(_TRADES_VIEW)
             connection.execute("SET enable_external_access = false")
             connection.execute("SET lock_configuration = true")
@@ -53,6 +66,17 @@ class LocalQueryEngine:
             return staging_dataset(self._lake)
         except FileNotFoundError:  # nothing has landed yet: an empty lake, not an error
             return staging_row_schema().empty_table()
+
+    def _iceberg(self) -> pa.Table:
+        """The committed rows (empty before the first commit, or without a Glue catalog)."""
+        if not self._lake.glue_catalog:
+            return schema.arrow_schema().empty_table()
+        self._catalog = self._catalog or trades_catalog(self._lake)
+        try:
+            table = self._catalog.load_table((self._lake.glue_database, self._table_name))
+        except NoSuchTableError:
+            return schema.arrow_schema().empty_table()
+        return table.scan().to_arrow()
 
 
 def to_duckdb(trino_sql: str) -> str:

@@ -377,3 +377,33 @@ def read_trades(lake: LakeSettings, settings: CommitterSettings | None = None,
     if table.current_snapshot() is None:
         return schema.arrow_schema().empty_table()
     return table.scan(selected_fields=tuple(selected)).to_arrow()
+
+
+@dataclass
+class PartitionStats:
+    symbol: str
+    day: str
+    files: int
+    rows: int
+    bytes: int
+
+    @property
+    def bytes_per_trade(self) -> float:
+        return self.bytes / self.rows if self.rows else 0.0
+
+
+def partition_stats(
+    lake: LakeSettings, settings: CommitterSettings | None = None
+) -> list[PartitionStats]:
+    """Files, rows and bytes per (symbol, day) partition of the current snapshot."""
+    table = ensure_trades_table(trades_catalog(lake), lake, settings or CommitterSettings())
+    if table.current_snapshot() is None:
+        return []
+    stats: dict[tuple[str, str], PartitionStats] = {}
+    for entry in table.inspect.files().to_pylist():
+        symbol, day = entry["partition"]["symbol"], entry["partition"]["trade_day"].isoformat()
+        partition = stats.setdefault((symbol, day), PartitionStats(symbol, day, 0, 0, 0))
+        partition.files += 1
+        partition.rows += entry["record_count"]
+        partition.bytes += entry["file_size_in_bytes"]
+    return [stats[key] for key in sorted(stats)]
