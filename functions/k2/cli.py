@@ -129,6 +129,10 @@ def _add_local_parser(commands: argparse._SubParsersAction) -> None:
     )
     up_parser.add_argument("--port", type=int, default=UpOptions.port, help="0: any free port")
     up_parser.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL") or None)
+    up_parser.add_argument(
+        "--commit-every", type=float, default=UpOptions.commit_every_s, metavar="SECONDS",
+        help="how often the Iceberg committer runs",
+    )  # fmt: skip
     up_parser.set_defaults(command=_local_up)
 
 
@@ -141,10 +145,12 @@ def _local_up(args: argparse.Namespace) -> int:
         speed=args.speed,
         port=args.port,
         endpoint_url=args.endpoint_url,
+        commit_every_s=args.commit_every,
     )
 
-    def ready(url: str) -> None:
+    def ready(url: str, endpoint: str) -> None:
         print(f"K2 local stack is up. Query function: {url}", flush=True)
+        print(f"  AWS endpoint: {endpoint} (AWS_ENDPOINT_URL for k2 lake stats|verify)")
         print(f"  curl '{url}/symbols'", flush=True)
         example = "symbols=BTCUSDT&interval=1m&start=2024-08-08&end=2024-08-10"  # generated days
         print(f"  curl '{url}/ohlcv?{example}'", flush=True)
@@ -160,7 +166,8 @@ def _local_up(args: argparse.Namespace) -> int:
         return 130
     print(
         f"stopped cleanly: {report.frames_forwarded:,} trades forwarded, "
-        f"{report.records_delivered:,} of {report.records_written:,} Kinesis records delivered",
+        f"{report.records_delivered:,} of {report.records_written:,} Kinesis records delivered, "
+        f"{report.committed_rows:,} rows committed to the Iceberg table",
         flush=True,
     )
     return (
@@ -249,6 +256,19 @@ def _latency_line(latency_s: dict[str, float]) -> str:
     )
 
 
+def _lake_line(report: RunReport) -> str:
+    if report.lake is None or report.lake_symbols is None:
+        return "lake           Iceberg commit skipped: this endpoint has no Glue catalog"
+    lake = report.lake
+    differences = sum(s.missing + s.duplicated + s.unexpected for s in report.lake_symbols)
+    return (
+        f"lake           {lake['committed_rows']:,} rows committed to the Iceberg table in "
+        f"{lake['files']:,} files over {lake['partitions']:,} partitions (at most "
+        f"{lake['max_files_per_partition']} per partition); differences from the source: "
+        f"{differences:,}"
+    )
+
+
 def format_report(report: RunReport, elapsed_s: float) -> str:
     lines = [
         f"source         {report.source}",
@@ -263,6 +283,7 @@ def format_report(report: RunReport, elapsed_s: float) -> str:
         f"({report.event_source['retries']:,} retried); dead letters {report.dead_letters:,}; "
         f"failed batches (SQS) {report.failed_batches:,}",
         _latency_line(report.latency_s),
+        _lake_line(report),
         "",
         format_symbols(report.symbols),
     ]

@@ -4,6 +4,7 @@ like a function URL, and Ctrl-C or SIGTERM stops everything cleanly."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -14,6 +15,8 @@ import urllib.error
 import urllib.request
 
 import pytest
+
+from k2.local.endpoint import LOCAL_CREDENTIALS
 
 pytestmark = pytest.mark.integration
 TRADES_PER_SYMBOL = 1_500
@@ -27,13 +30,24 @@ def fetch(url: str) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
-def wait_for_url(process: subprocess.Popen[str]) -> str:
+def wait_for_urls(process: subprocess.Popen[str]) -> tuple[str, str]:
+    """(query function URL, AWS endpoint URL) from the ready message."""
     assert process.stdout is not None
+    url = None
     for line in process.stdout:
-        found = re.search(r"Query function: (http://127\.0\.0\.1:\d+)", line)
-        if found:
-            return found.group(1)
+        if found := re.search(r"Query function: (http://127\.0\.0\.1:\d+)", line):
+            url = found.group(1)
+        if (found := re.search(r"AWS endpoint: (http://127\.0\.0\.1:\d+)", line)) and url:
+            return url, found.group(1)
     raise AssertionError(f"k2 local up never became ready: {process.stderr}")
+
+
+def committed_rows(endpoint: str) -> int:
+    environment = os.environ | LOCAL_CREDENTIALS | {"AWS_ENDPOINT_URL": endpoint}
+    stats = subprocess.run([sys.executable, "-m", "k2.cli", "lake", "stats", "--json"],
+                           capture_output=True, text=True, env=environment, timeout=60,
+                           check=True)  # fmt: skip
+    return sum(partition["rows"] for partition in json.loads(stats.stdout)["partitions"])
 
 
 def wait_for_trades(url: str, expected: dict[str, int], timeout_s: float = 120) -> dict:
@@ -53,12 +67,17 @@ def wait_for_trades(url: str, expected: dict[str, int], timeout_s: float = 120) 
 def test_local_up_serves_queries_while_running_and_stops_cleanly(stop_signal):
     process = subprocess.Popen(
         [sys.executable, "-m", "k2.cli", "local", "up", "--port", "0", "--speed", "0",
-         "--symbols", "BTCUSDT,ETHUSDT", "--trades-per-symbol", str(TRADES_PER_SYMBOL)],
+         "--symbols", "BTCUSDT,ETHUSDT", "--trades-per-symbol", str(TRADES_PER_SYMBOL),
+         "--commit-every", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        url = wait_for_url(process)
+        url, endpoint = wait_for_urls(process)
         wait_for_trades(url, {"BTCUSDT": TRADES_PER_SYMBOL, "ETHUSDT": TRADES_PER_SYMBOL})
+        deadline = time.monotonic() + 60
+        while committed_rows(endpoint) < 2 * TRADES_PER_SYMBOL and time.monotonic() < deadline:
+            time.sleep(0.5)  # the committer's timer folds staging into the Iceberg table
+        assert committed_rows(endpoint) == 2 * TRADES_PER_SYMBOL
         status, bars = fetch(f"{url}/ohlcv?symbols=ETHUSDT&start=2024-08-08&end=2024-08-10")
         assert status == 200
         assert sum(bar["trades"] for bar in bars["rows"]) == TRADES_PER_SYMBOL

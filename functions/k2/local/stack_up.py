@@ -12,17 +12,19 @@ from __future__ import annotations
 import asyncio
 import signal
 import tempfile
-from collections.abc import Callable, Sequence
-from contextlib import AsyncExitStack, ExitStack
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from k2.adapters import aws
+from k2.adapters.iceberg_lake import CommitterBusyError, ConcurrentCommitError, TradesCommitter
 from k2.adapters.kinesis_writer import KinesisWriter
 from k2.binance.frames import parse_frames
 from k2.binance.generator import generate_frames
 from k2.binance.recording import RecordedFrame, read_recordings
-from k2.config import MappingSettings
+from k2.config import LakeSettings, MappingSettings
 from k2.local.endpoint import embedded_endpoint, endpoint_environment
 from k2.local.environment import scoped_environment
 from k2.local.event_source import KinesisEventSource
@@ -54,6 +56,7 @@ class UpOptions:
     shards: int = 2
     mapping: MappingSettings = LOCAL_MAPPING
     status_every_s: float = 5.0
+    commit_every_s: float = 60.0  # the Iceberg committer's timer (every few minutes in AWS)
 
 
 @dataclass
@@ -62,9 +65,13 @@ class UpReport:
     records_written: int
     records_delivered: int
     failed_batches_skipped: int
+    committed_rows: int = 0
 
 
-def up(options: UpOptions, on_ready: Status, on_status: Status) -> UpReport:
+Ready = Callable[[str, str], None]  # (query function URL, AWS endpoint URL)
+
+
+def up(options: UpOptions, on_ready: Ready, on_status: Status) -> UpReport:
     frames, symbols = _source(options)
     with ExitStack() as stack:
         endpoint = options.endpoint_url or stack.enter_context(embedded_endpoint())
@@ -82,21 +89,25 @@ def up(options: UpOptions, on_ready: Status, on_status: Status) -> UpReport:
             symbols=symbols, flush_interval_s=0.2,
             journal_dir=Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="k2-up-"))),
         )  # fmt: skip
-        with polling(event_source):
+        committer = PeriodicCommitter(local.lake, options.commit_every_s, on_status)
+        with polling(event_source), committer.running():
             connector = asyncio.run(
                 _stream_until_signal(
                     settings, frames, options, writer.put_frames,
-                    lambda: on_ready(server.url), lambda c: on_status(_status(c, event_source)),
+                    lambda: on_ready(server.url, endpoint),
+                    lambda c: on_status(_status(c, event_source)),
                 )
             )  # fmt: skip
-        on_status("stopping: delivering what is left in the stream")
+        on_status("stopping: delivering what is left in the stream, then a last commit")
         event_source.drain()
+        committer.commit()
         shards = event_source.shards.values()
         return UpReport(
             frames_forwarded=connector.stats.frames_forwarded,
             records_written=writer.stats.records,
             records_delivered=sum(shard.records for shard in shards),
             failed_batches_skipped=sum(shard.skipped for shard in shards),
+            committed_rows=committer.committed_rows,
         )
 
 
@@ -146,3 +157,41 @@ def _status(connector: Connector, event_source: KinesisEventSource) -> str:
         f"{connector.stats.frames_forwarded:,} trades forwarded, {delivered:,} Kinesis records "
         f"delivered to normalize, {connector.stats.gaps:,} gaps"
     )
+
+
+class PeriodicCommitter:
+    """The Iceberg committer on a timer in a background thread, as the schedule runs it in
+    AWS; a run that finds the lease taken just waits for the next tick."""
+
+    def __init__(self, lake: LakeSettings, every_s: float, on_status: Status) -> None:
+        self._lake, self._every_s, self._say = lake, every_s, on_status
+        self.committed_rows = 0
+
+    def commit(self) -> None:
+        if not self._lake.glue_catalog:
+            return
+        try:
+            report = TradesCommitter(self._lake).run()
+        except (CommitterBusyError, ConcurrentCommitError) as error:
+            self._say(f"commit deferred: {error}")
+            return
+        self.committed_rows += report.new_rows
+        if report.staging_files:
+            self._say(f"committed {report.new_rows:,} rows from {report.staging_files:,} "
+                      f"staging files to the Iceberg table")  # fmt: skip
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        stop = threading.Event()
+
+        def tick() -> None:
+            while not stop.wait(self._every_s):
+                self.commit()
+
+        thread = threading.Thread(target=tick, name="committer", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
