@@ -4,6 +4,7 @@ redelivery, few files per partition, readable without our code."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import boto3
 import duckdb
@@ -11,6 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
 
+from committer.handler import lambda_handler as committer_function
 from k2 import kpl
 from k2.adapters.duckdb_engine import LocalQueryEngine
 from k2.adapters.iceberg_lake import (
@@ -191,3 +193,12 @@ def test_queries_see_each_trade_once_across_the_table_and_staging(server_lake, s
     assert staging["KeyCount"] == 0
     (row,) = engine.execute(symbols, timeout_s=30).to_pylist()  # all from trades now
     assert row["trades"] == 9_757
+
+
+def test_the_scheduled_committer_function_commits_and_reports(server_lake, session_frames):
+    deliver(session_frames, frames_per_record=500, first_sequence=10**20)
+    context: Any = LocalLambdaContext("committer")
+    result = committer_function({"source": "aws.events"}, context)
+    assert (result["new_rows"], result["duplicates_skipped"]) == (9_757 + 6_106, 0)
+    again = committer_function({"source": "aws.events"}, context)
+    assert again["staging_files"] == 0
