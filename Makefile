@@ -60,6 +60,7 @@ docker-build: ## Build the connector image (needs a Docker engine)
 bench: $(STAMP) ## Benchmarks: print figures and PASS/FAIL against targets, write bench/results/*.json
 	$(BIN)/python -m bench.bench_normalize
 	$(BIN)/python -m bench.bench_connector
+	$(BIN)/python -m bench.bench_lake
 
 .PHONY: lint
 lint: $(STAMP) ## ruff check + format check

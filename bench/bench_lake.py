@@ -1,0 +1,114 @@
+"""Iceberg committer throughput: staging files -> the trades table, and the rewrite of a
+crowded partition. On an embedded moto server (S3 and Glue over HTTP on loopback), so the
+figures include real Parquet writes and S3 round trips, not AWS network latency.
+
+Figures: rows/s and staging MB/s per commit, files per partition and bytes per trade after
+it, and the compaction's rows/s.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from bench.common import check, write
+from bench.synthetic import tradev2_rows
+from k2.adapters import aws
+from k2.adapters.iceberg_lake import CommitterSettings, TradesCommitter, partition_stats
+from k2.adapters.lake import StagingLake
+from k2.config import LakeSettings
+from k2.local.endpoint import embedded_endpoint, endpoint_environment
+from k2.local.environment import scoped_environment
+from k2.local.pipeline import LOCAL_HANDLER_ENV
+from k2.local.resources import LocalStack, create_resources
+from k2.staging import split_partitions
+
+ROWS = 2_000_000
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"]
+BATCH_ROWS = 10_000  # one normalize invocation's worth per staging file
+MAX_FILES_PER_PARTITION = 4
+TARGET_ROWS_PER_S = 100_000  # a day of Binance spot trades for 4 busy symbols in < 1 min
+
+
+def stage(lake: LakeSettings, rows_count: int, seed: int, first_id: int) -> int:
+    """Write staging files as the normalize function does; return their total bytes."""
+    s3 = aws.client("s3", lake.endpoint_url)
+    staging = StagingLake(s3, None, lake.bucket, lake.staging_prefix, lake.glue_database,
+                          lake.staging_table)  # fmt: skip
+    rows = tradev2_rows(rows_count, SYMBOLS, seed=seed, first_id=first_id)
+    keys = []
+    for start in range(0, rows.num_rows, BATCH_ROWS):
+        batch_id = uuid.uuid4().hex
+        for part in split_partitions(rows.slice(start, BATCH_ROWS)):
+            keys.append(staging.write(part, batch_id))
+    return sum(s3.head_object(Bucket=lake.bucket, Key=key)["ContentLength"] for key in keys)
+
+
+def main() -> None:
+    print(f"lake: committer over {ROWS:,} staged trades ({len(SYMBOLS)} symbols, moto server)")
+    with (
+        embedded_endpoint() as url,
+        endpoint_environment(url),
+        scoped_environment(LOCAL_HANDLER_ENV),
+    ):
+        lake = LakeSettings.from_env()
+        create_resources(LocalStack(lake))
+        settings = CommitterSettings(max_files_per_partition=MAX_FILES_PER_PARTITION)
+        staged_bytes = stage(lake, ROWS, seed=1, first_id=1_000_000_000)
+        started = time.perf_counter()
+        report = TradesCommitter(lake, settings).run()
+        commit_s = time.perf_counter() - started
+        partitions = partition_stats(lake, settings)
+
+        for extra in range(MAX_FILES_PER_PARTITION):  # small commits until one triggers a rewrite
+            stage(lake, 40_000, seed=100 + extra, first_id=2_000_000_000 + extra * 1_000_000)
+            started = time.perf_counter()
+            compacting = TradesCommitter(lake, settings).run()
+            if compacting.compacted_partitions:
+                break
+        compact_s = time.perf_counter() - started
+        after = partition_stats(lake, settings)
+
+    total_rows = sum(p.rows for p in after)
+    rows_per_s = report.new_rows / commit_s
+    mb_per_s = staged_bytes / commit_s / 1e6
+    print(f"  commit: {report.new_rows:,} rows from {report.staging_files:,} staging files "
+          f"({staged_bytes / 1e6:,.1f} MB) in {commit_s:.1f} s: {rows_per_s:,.0f} rows/s, "
+          f"{mb_per_s:,.1f} MB/s")  # fmt: skip
+    print(f"  files per partition after the commit: {[p.files for p in partitions]}; "
+          f"bytes per trade {sum(p.bytes for p in partitions) / report.new_rows:.1f}")  # fmt: skip
+    compacted_rows = sum(
+        p.rows for p in after if f"{p.symbol}/{p.day}" in compacting.compacted_partitions
+    )
+    print(f"  compaction of {compacting.compacted_partitions}: {compact_s:.1f} s for the run "
+          f"({compacted_rows / compact_s:,.0f} rows/s rewritten); "
+          f"files per partition after: {[p.files for p in after]}")  # fmt: skip
+    results = {
+        "rows": ROWS,
+        "commit": {
+            "rows_per_s": check("commit rows/s", rows_per_s, TARGET_ROWS_PER_S, True),
+            "staging_mb_per_s": round(mb_per_s, 1),
+            "seconds": round(commit_s, 2),
+            "staging_files": report.staging_files,
+            "staging_bytes": staged_bytes,
+        },
+        "files_per_partition_after_commit": {f"{p.symbol}/{p.day}": p.files for p in partitions},
+        "bytes_per_trade": round(sum(p.bytes for p in after) / total_rows, 1),
+        "compaction": {
+            "partitions": compacting.compacted_partitions,
+            "run_seconds": round(compact_s, 2),
+            "rows_rewritten_per_s": round(compacted_rows / compact_s),
+            "files_per_partition_after": {f"{p.symbol}/{p.day}": p.files for p in after},
+            "max_files_per_partition": check(
+                "files per partition after compaction",
+                max(p.files for p in after),
+                MAX_FILES_PER_PARTITION,
+                higher_is_better=False,
+            ),
+        },
+    }
+    write("lake", results)
+
+
+if __name__ == "__main__":
+    main()
