@@ -193,6 +193,9 @@ def test_queries_see_each_trade_once_across_the_table_and_staging(server_lake, s
     assert staging["KeyCount"] == 0
     (row,) = engine.execute(symbols, timeout_s=30).to_pylist()  # all from trades now
     assert row["trades"] == 9_757
+    window = {"start": "2024-08-08T23:00:00Z", "end": "2024-08-09T01:00:00Z"}
+    bars = plan(parse_request("ohlcv", {"symbols": "BTCUSDT,ETHUSDT", **window}))
+    assert sum(bar["trades"] for bar in engine.execute(bars, timeout_s=30).to_pylist()) == 9_757
 
 
 def test_the_scheduled_committer_function_commits_and_reports(server_lake, session_frames):

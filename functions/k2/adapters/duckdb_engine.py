@@ -7,22 +7,35 @@ and the configuration locked: even SQL that slipped past the guard cannot read f
 
 from __future__ import annotations
 
+import functools
+import operator
 import threading
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import sqlglot
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.expressions import (
+    AlwaysTrue,
+    And,
+    BooleanExpression,
+    GreaterThanOrEqual,
+    In,
+    LessThan,
+    Reference,
+)
+from pyiceberg.expressions.literals import literal
 
 from k2 import schema
 from k2.adapters.iceberg_lake import trades_catalog
 from k2.adapters.lake_reader import staging_dataset, staging_row_schema
 from k2.config import LakeSettings
 from k2.query.engine import QueryTimeoutError
-from k2.query.plan import Plan
+from k2.query.plan import Plan, Scope
 
 # `trades` = the Iceberg table plus staging rows not yet committed, one row per trade: a
 # redelivered batch can put a trade in two staging files, and committed staging files stay
@@ -43,6 +56,9 @@ SELECT {_COLUMNS} FROM (
 """  # noqa: S608
 
 
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
 class LocalQueryEngine:
     def __init__(self, lake: LakeSettings, table_name: str = "trades") -> None:
         self._lake, self._table_name = lake, table_name
@@ -52,8 +68,8 @@ class LocalQueryEngine:
         sql = to_duckdb(plan.sql)
         connection = duckdb.connect(config={"threads": 2})
         try:
-            connection.register("staging_rows", self._staging())
-            connection.register("iceberg_rows", self._iceberg())
+            connection.register("staging_rows", self._staging(plan.scope))
+            connection.register("iceberg_rows", self._iceberg(plan.scope))
             connection.execute(_TRADES_VIEW)
             connection.execute("SET enable_external_access = false")
             connection.execute("SET lock_configuration = true")
@@ -61,13 +77,15 @@ class LocalQueryEngine:
         finally:
             connection.close()
 
-    def _staging(self) -> ds.Dataset | pa.Table:
+    def _staging(self, scope: Scope) -> ds.Dataset | pa.Table:
         try:
-            return staging_dataset(self._lake)
+            dataset = staging_dataset(self._lake)
         except FileNotFoundError:  # nothing has landed yet: an empty lake, not an error
             return staging_row_schema().empty_table()
+        where = _arrow_filter(scope)
+        return dataset if where is None else dataset.filter(where)
 
-    def _iceberg(self) -> pa.Table:
+    def _iceberg(self, scope: Scope) -> pa.Table:
         """The committed rows (empty before the first commit, or without a Glue catalog)."""
         if not self._lake.glue_catalog:
             return schema.arrow_schema().empty_table()
@@ -76,7 +94,32 @@ class LocalQueryEngine:
             table = self._catalog.load_table((self._lake.glue_database, self._table_name))
         except NoSuchTableError:
             return schema.arrow_schema().empty_table()
-        return table.scan().to_arrow()
+        return table.scan(row_filter=_iceberg_filter(scope)).to_arrow()
+
+
+def _arrow_filter(scope: Scope) -> pc.Expression | None:
+    clauses = []
+    if scope.symbols:
+        clauses.append(pc.field("symbol").isin(list(scope.symbols)))
+    if scope.start:
+        clauses.append(pc.field("timestamp") >= pa.scalar(scope.start, _TIMESTAMP))
+    if scope.end:
+        clauses.append(pc.field("timestamp") < pa.scalar(scope.end, _TIMESTAMP))
+    return functools.reduce(operator.and_, clauses) if clauses else None
+
+
+def _iceberg_filter(scope: Scope) -> BooleanExpression:
+    clauses: list[BooleanExpression] = []
+    if scope.symbols:
+        clauses.append(In(term=Reference("symbol"), values={literal(s) for s in scope.symbols}))
+    if scope.start:
+        clauses.append(GreaterThanOrEqual(term=Reference("timestamp"),
+                                          value=literal(scope.start.isoformat())))  # fmt: skip
+    if scope.end:
+        clauses.append(LessThan(term=Reference("timestamp"), value=literal(scope.end.isoformat())))
+    if not clauses:
+        return AlwaysTrue()
+    return clauses[0] if len(clauses) == 1 else And(*clauses)
 
 
 def to_duckdb(trino_sql: str) -> str:

@@ -31,9 +31,20 @@ MAX_SQL_ROWS = 100_000
 
 
 @dataclass(frozen=True)
+class Scope:
+    """Which rows the plan can possibly read: lets an engine prune before SQL runs (the local
+    engine filters the Iceberg scan and the staging dataset; Athena prunes on its own)."""
+
+    symbols: tuple[str, ...] = ()  # empty: every symbol
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Plan:
     sql: str  # Athena (Trino) dialect, `?` placeholders
     params: tuple[Any, ...]
+    scope: Scope = Scope()
 
 
 def plan(spec: QuerySpec) -> Plan:
@@ -70,7 +81,7 @@ def _trades(spec: TradesQuery) -> Plan:
         f'AND "timestamp" < ?{after} ORDER BY "timestamp", source_sequence '
         f"LIMIT {int(spec.limit) + 1}"
     )
-    return Plan(sql, tuple(params))
+    return Plan(sql, tuple(params), Scope((spec.symbol,), spec.time.start, spec.time.end))
 
 
 def _ohlcv(spec: OhlcvQuery) -> Plan:
@@ -86,7 +97,8 @@ def _ohlcv(spec: OhlcvQuery) -> Plan:
         f" FROM trades WHERE symbol IN ({', '.join('?' for _ in spec.symbols)})"
         f' AND "timestamp" >= ? AND "timestamp" < ? GROUP BY 1, 2 ORDER BY 1, 2'
     )
-    return Plan(sql, (*spec.symbols, spec.time.start, spec.time.end))
+    scope = Scope(spec.symbols, spec.time.start, spec.time.end)
+    return Plan(sql, (*spec.symbols, spec.time.start, spec.time.end), scope)
 
 
 def _latest(spec: LatestQuery) -> Plan:
@@ -97,7 +109,7 @@ def _latest(spec: LatestQuery) -> Plan:
         f' WHERE recency <= {int(spec.limit)} ORDER BY symbol, "timestamp" DESC,'
         f" source_sequence DESC"
     )
-    return Plan(sql, tuple(spec.symbols))
+    return Plan(sql, tuple(spec.symbols), Scope(spec.symbols))
 
 
 _SYMBOLS = (
