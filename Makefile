@@ -61,6 +61,7 @@ bench: $(STAMP) ## Benchmarks: print figures and PASS/FAIL against targets, writ
 	$(BIN)/python -m bench.bench_normalize
 	$(BIN)/python -m bench.bench_connector
 	$(BIN)/python -m bench.bench_lake
+	$(BIN)/python -m bench.bench_query
 
 .PHONY: lint
 lint: $(STAMP) ## ruff check + format check
