@@ -38,7 +38,8 @@ def engine(settings: QuerySettings) -> QueryEngine:
     if settings.engine == "athena":
         from k2.adapters.athena_engine import AthenaQueryEngine
 
-        return AthenaQueryEngine(settings.lake.glue_database, settings.athena_workgroup)
+        return AthenaQueryEngine(settings.lake.glue_database, settings.athena_workgroup,
+                                 staging_table=settings.lake.staging_table)  # fmt: skip
     raise ValueError(f"QUERY_ENGINE must be 'athena' or 'local', not {settings.engine!r}")
 
 

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from k2.adapters.athena_engine import AthenaQueryEngine, qualify
+from k2.adapters.athena_engine import AthenaQueryEngine, athena_sql
 from k2.binance.recording import read_recording
 from k2.config import QuerySettings
 from k2.local.environment import scoped_environment
@@ -167,9 +167,12 @@ def test_the_athena_path_sends_the_plan_with_bound_parameters_and_parses_typed_r
     result = shape(spec, athena.execute(plan(spec), timeout_s=30))
 
     execution = _last_execution()
-    assert execution["Query"] == qualify(plan(spec).sql, "k2")  # exactly the plan, qualified
-    assert 'FROM "k2".trades WHERE symbol IN (?) AND "timestamp" >= ? AND' in execution["Query"]
-    assert 'MIN_BY(price, ROW("timestamp", source_sequence)) AS open' in execution["Query"]
+    sent = execution["Query"]
+    assert sent == athena_sql(plan(spec).sql, "k2", "trades", "trades_staging")  # the plan
+    assert 'FROM "k2"."trades" UNION ALL SELECT' in sent  # committed rows ...
+    assert 'FROM "k2"."trades_staging")) WHERE copy = 1) AS trades' in sent  # ... and fresh ones
+    assert 'WHERE symbol IN (?) AND "timestamp" >= ? AND "timestamp" < ?' in sent
+    assert 'MIN_BY(price, ROW("timestamp", source_sequence)) AS open' in sent
     assert execution["ExecutionParameters"] == [
         "'BTCUSDT'",
         "TIMESTAMP '2024-08-08 23:00:00.000000'",

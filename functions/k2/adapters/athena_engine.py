@@ -13,20 +13,26 @@ from typing import Any
 
 import awswrangler as wr
 import pyarrow as pa
-import sqlglot
 from sqlglot import exp
 
 from k2.query.engine import QueryTimeoutError
 from k2.query.plan import Plan
-from k2.query.sql_guard import QUERYABLE_TABLES
+from k2.query.relation import inline_trades
 
 
 class AthenaQueryEngine:
-    def __init__(self, database: str, workgroup: str) -> None:
+    def __init__(
+        self,
+        database: str,
+        workgroup: str,
+        table: str = "trades",
+        staging_table: str = "trades_staging",
+    ) -> None:
         self._database, self._workgroup = database, workgroup
+        self._table, self._staging_table = table, staging_table
 
     def execute(self, plan: Plan, timeout_s: float) -> pa.Table:
-        sql = qualify(plan.sql, self._database)
+        sql = athena_sql(plan.sql, self._database, self._table, self._staging_table)
         try:
             frame = wr.athena.read_sql_query(
                 sql, database=self._database, workgroup=self._workgroup, ctas_approach=False,
@@ -41,13 +47,15 @@ class AthenaQueryEngine:
         return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def qualify(sql: str, database: str) -> str:
-    """Point the logical tables at the Glue database (the guard allowed no other names)."""
-    tree = sqlglot.parse_one(sql, read="trino")
-    for table in tree.find_all(exp.Table):
-        if table.name.lower() in QUERYABLE_TABLES and not table.args.get("db"):
-            table.set("db", exp.to_identifier(database, quoted=True))
-    return tree.sql(dialect="trino")
+def athena_sql(sql: str, database: str, table: str, staging_table: str) -> str:
+    """The plan with `trades` inlined over the Glue tables: the Iceberg table and the staging
+    table (the guard allowed no other table names)."""
+    quoted = exp.to_identifier(database, quoted=True).sql(dialect="trino")
+    return inline_trades(
+        sql,
+        committed=f"{quoted}.{exp.to_identifier(table, quoted=True).sql(dialect='trino')}",
+        staged=f"{quoted}.{exp.to_identifier(staging_table, quoted=True).sql(dialect='trino')}",
+    )
 
 
 def athena_literal(value: Any) -> str:

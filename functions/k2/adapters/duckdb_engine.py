@@ -36,25 +36,7 @@ from k2.adapters.lake_reader import staging_dataset, staging_row_schema
 from k2.config import LakeSettings
 from k2.query.engine import QueryTimeoutError
 from k2.query.plan import Plan, Scope
-
-# `trades` = the Iceberg table plus staging rows not yet committed, one row per trade: a
-# redelivered batch can put a trade in two staging files, and committed staging files stay
-# until their retention ends. The committed copy wins, then the first arrival.
-_COLUMNS = ", ".join(f'"{name}"' for name in schema.field_names())  # the schema's names only
-_TRADES_VIEW = f"""
-CREATE VIEW trades AS
-SELECT {_COLUMNS} FROM (
-    SELECT *, row_number() OVER (
-        PARTITION BY exchange, symbol, trade_id ORDER BY layer, ingestion_timestamp
-    ) AS copy
-    FROM (
-        SELECT {_COLUMNS}, 0 AS layer FROM iceberg_rows
-        UNION ALL
-        SELECT {_COLUMNS}, 1 AS layer FROM staging_rows
-    )
-) WHERE copy = 1
-"""  # noqa: S608
-
+from k2.query.relation import trades_relation_sql
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -70,7 +52,7 @@ class LocalQueryEngine:
         try:
             connection.register("staging_rows", self._staging(plan.scope))
             connection.register("iceberg_rows", self._iceberg(plan.scope))
-            connection.execute(_TRADES_VIEW)
+            connection.execute(f"CREATE VIEW trades AS {to_duckdb(trades_relation_sql())}")
             connection.execute("SET enable_external_access = false")
             connection.execute("SET lock_configuration = true")
             return _run_with_timeout(connection, sql, list(plan.params), timeout_s)
