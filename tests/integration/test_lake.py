@@ -3,6 +3,9 @@ redelivery, few files per partition, readable without our code."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -67,7 +70,7 @@ def trade_ids(lake) -> dict[str, list[int]]:
 
 
 def test_a_crash_before_commit_and_a_redelivered_session_still_give_each_trade_once(
-    server_lake, session_frames
+    server_lake, session_frames, recordings
 ):
     deliver(session_frames, frames_per_record=500, first_sequence=10**20)
 
@@ -87,6 +90,29 @@ def test_a_crash_before_commit_and_a_redelivered_session_still_give_each_trade_o
     assert (second.new_rows, second.duplicates_skipped) == (0, 9_757 + 6_106)
 
     assert trade_ids(server_lake) == {s: list(ids) for s, ids in RECORDED_TRADE_IDS.items()}
+    verify = subprocess.run(
+        [sys.executable, "-m", "k2.cli", "lake", "verify", "--source", *map(str, recordings)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stderr
+    assert "OK: every trade of the source is in trades exactly once" in verify.stdout
+
+
+def test_lake_verify_fails_on_a_source_the_lake_does_not_hold(
+    server_lake, session_frames, tmp_path
+):
+    deliver(session_frames[:1000], frames_per_record=500, first_sequence=10**20)
+    TradesCommitter(server_lake).run()
+    source = tmp_path / "more.txt"
+    source.write_bytes(b"".join(b"1723161255000000000 " + f + b"\n" for f in session_frames[:3000]))
+    verify = subprocess.run(
+        [sys.executable, "-m", "k2.cli", "lake", "verify", "--source", str(source), "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert verify.returncode == 1
+    report = json.loads(verify.stdout)
+    assert report["ok"] is False
+    assert sum(symbol["missing"] for symbol in report["symbols"]) > 0
 
 
 def test_a_second_committer_cannot_run_while_the_first_holds_the_lease(server_lake, session_frames):
