@@ -1,11 +1,16 @@
-"""A candlestick chart with volume as one self-contained HTML file (inline SVG, no scripts,
-no network): what `k2 query ohlcv --chart out.html` writes. Pure: rows in, text out."""
+"""Candlestick charts with volume for `k2 query ohlcv --chart`: a self-contained HTML file
+(inline SVG with labels and tooltips, no scripts, no network) or a PNG. Pure: rows in, bytes
+out."""
 
 from __future__ import annotations
 
+import struct
+import zlib
 from collections.abc import Sequence
 from html import escape
 from typing import Any
+
+import numpy as np
 
 WIDTH, PRICE_HEIGHT, VOLUME_HEIGHT, MARGIN = 960, 360, 100, 60
 UP, DOWN = "#26a69a", "#ef5350"
@@ -67,3 +72,58 @@ def _symbol_svg(bars: list[dict[str, Any]], symbol: str) -> str:
         f"height='{height}' role='img' aria-label='{escape(symbol)} candlesticks'>"
         f"{labels}{''.join(shapes)}</svg>"
     )
+
+
+def candlestick_png(bars: Sequence[dict[str, Any]], width: int = 1200, height: int = 600) -> bytes:
+    """The same chart as a PNG (numpy raster + zlib, no plotting library): candles above,
+    volume below, one panel per symbol stacked. No text: the HTML chart carries the labels."""
+    symbols = sorted({bar["symbol"] for bar in bars}) or [""]
+    panel = height // len(symbols)
+    image = np.full((panel * len(symbols), width, 3), 255, dtype=np.uint8)
+    for index, symbol in enumerate(symbols):
+        own = [b for b in bars if b["symbol"] == symbol]
+        if own:
+            _draw_panel(image[index * panel : (index + 1) * panel], own)
+    return _png(image)
+
+
+def _draw_panel(canvas: np.ndarray, bars: list[dict[str, Any]]) -> None:
+    rows, columns = canvas.shape[:2]
+    price_rows, volume_top = int(rows * 0.72), int(rows * 0.78)
+    highs = np.array([float(b["high"]) for b in bars])
+    lows = np.array([float(b["low"]) for b in bars])
+    volumes = np.array([float(b["volume"]) for b in bars])
+    top, span = highs.max(), (highs.max() - lows.min()) or 1.0
+    step = columns / len(bars)
+
+    def y(price: float) -> int:
+        return int(4 + (top - price) / span * (price_rows - 8))
+
+    for i, bar in enumerate(bars):
+        left, right = (
+            int(i * step + step * 0.15),
+            max(int(i * step + step * 0.85), int(i * step) + 1),
+        )
+        middle = int(i * step + step / 2)
+        opened, closed = float(bar["open"]), float(bar["close"])
+        colour = _RGB[UP] if closed >= opened else _RGB[DOWN]
+        canvas[y(highs[i]) : y(lows[i]) + 1, middle] = colour
+        canvas[y(max(opened, closed)) : y(min(opened, closed)) + 1, left:right] = colour
+        bar_height = int(volumes[i] / (volumes.max() or 1.0) * (rows - volume_top - 4))
+        canvas[rows - 4 - bar_height : rows - 4, left:right] = colour // 2 + 127
+
+
+def _png(image: np.ndarray) -> bytes:
+    height, width = image.shape[:2]
+    raw = b"".join(b"\x00" + image[row].tobytes() for row in range(height))  # filter: none
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6))
+            + chunk(b"IEND", b""))  # fmt: skip
+
+
+_RGB = {UP: np.array([0x26, 0xA6, 0x9A], np.uint8), DOWN: np.array([0xEF, 0x53, 0x50], np.uint8)}

@@ -20,7 +20,7 @@ from urllib.parse import urlencode, urlsplit
 
 import orjson
 
-from k2.chart import candlestick_html
+from k2.chart import candlestick_html, candlestick_png
 from k2.local.environment import scoped_environment
 from k2.local.function_url import function_url_event
 from k2.local.lambda_context import LocalLambdaContext
@@ -46,8 +46,8 @@ def add_query_parser(commands: argparse._SubParsersAction) -> None:
         _add_output_options(parser)
         if kind == "ohlcv":
             parser.add_argument(
-                "--chart", type=Path, metavar="OUT.html",
-                help="also draw a candlestick chart with volume (HTML with inline SVG)",
+                "--chart", type=Path, metavar="OUT.html|OUT.png",
+                help="also draw a candlestick chart with volume (HTML/SVG, or PNG)",
             )  # fmt: skip
         parser.set_defaults(command=run_query, kind=kind)
 
@@ -83,7 +83,11 @@ def run_query(args: argparse.Namespace) -> int:
     if getattr(args, "chart", None):
         as_json = body if wire == "json" else _ask(args, args.kind, params | {"format": "json"})[1]
         title = f"{params.get('symbols', '')} {params.get('interval', '1m')}"
-        args.chart.write_text(candlestick_html(orjson.loads(as_json)["rows"], title))
+        bars = orjson.loads(as_json)["rows"]
+        if args.chart.suffix.lower() == ".png":
+            args.chart.write_bytes(candlestick_png(bars))
+        else:
+            args.chart.write_text(candlestick_html(bars, title))
         print(f"chart written to {args.chart}", file=sys.stderr)
     if args.out:
         args.out.write_bytes(body)
