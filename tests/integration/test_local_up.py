@@ -74,10 +74,11 @@ def test_local_up_serves_queries_while_running_and_stops_cleanly(stop_signal):
     try:
         url, endpoint = wait_for_urls(process)
         wait_for_trades(url, {"BTCUSDT": TRADES_PER_SYMBOL, "ETHUSDT": TRADES_PER_SYMBOL})
-        deadline = time.monotonic() + 60
-        while committed_rows(endpoint) < 2 * TRADES_PER_SYMBOL and time.monotonic() < deadline:
-            time.sleep(0.5)  # the committer's timer folds staging into the Iceberg table
-        assert committed_rows(endpoint) == 2 * TRADES_PER_SYMBOL
+        if os.environ.get("GLUE_CATALOG") != "off":  # no Iceberg table without a catalog
+            deadline = time.monotonic() + 60
+            while committed_rows(endpoint) < 2 * TRADES_PER_SYMBOL and time.monotonic() < deadline:
+                time.sleep(0.5)  # the committer's timer folds staging into the Iceberg table
+            assert committed_rows(endpoint) == 2 * TRADES_PER_SYMBOL
         status, bars = fetch(f"{url}/ohlcv?symbols=ETHUSDT&start=2024-08-08&end=2024-08-10")
         assert status == 200
         assert sum(bar["trades"] for bar in bars["rows"]) == TRADES_PER_SYMBOL

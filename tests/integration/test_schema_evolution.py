@@ -71,6 +71,8 @@ def test_parquet_files_of_both_versions_read_as_one_dataset(tmp_path):
 
 
 def test_the_iceberg_table_evolves_and_keeps_reading_old_files(server_lake):
+    if not server_lake.glue_catalog:
+        pytest.skip("the Iceberg table needs a Glue catalog; this endpoint has none")
     settings = CommitterSettings(table_name="trades_evolution")
     table = ensure_trades_table(trades_catalog(server_lake), server_lake, settings)
     table.append(pa.Table.from_pylist([trade(1)], schema.arrow_schema()))
