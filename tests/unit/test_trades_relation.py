@@ -36,7 +36,7 @@ def test_the_athena_relation_counts_committed_and_staged_trades_once():
     connection.execute("CREATE TABLE k2.trades AS SELECT * FROM committed")
     connection.execute("CREATE TABLE k2.trades_staging AS SELECT * FROM staged")
     spec = plan(parse_request("symbols", {}))
-    sql = to_duckdb(athena_sql(spec.sql, "k2", "trades", "trades_staging"))
+    sql = to_duckdb(athena_sql(spec, "k2", "trades", "trades_staging"))
     (row,) = connection.sql(sql).to_arrow_table().to_pylist()
     assert (row["symbol"], row["trades"]) == (
         "BTCUSDT",

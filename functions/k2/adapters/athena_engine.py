@@ -32,7 +32,7 @@ class AthenaQueryEngine:
         self._table, self._staging_table = table, staging_table
 
     def execute(self, plan: Plan, timeout_s: float) -> pa.Table:
-        sql = athena_sql(plan.sql, self._database, self._table, self._staging_table)
+        sql = athena_sql(plan, self._database, self._table, self._staging_table)
         try:
             frame = wr.athena.read_sql_query(
                 sql, database=self._database, workgroup=self._workgroup, ctas_approach=False,
@@ -47,14 +47,15 @@ class AthenaQueryEngine:
         return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def athena_sql(sql: str, database: str, table: str, staging_table: str) -> str:
+def athena_sql(plan: Plan, database: str, table: str, staging_table: str) -> str:
     """The plan with `trades` inlined over the Glue tables: the Iceberg table and the staging
     table (the guard allowed no other table names)."""
     quoted = exp.to_identifier(database, quoted=True).sql(dialect="trino")
     return inline_trades(
-        sql,
+        plan.sql,
         committed=f"{quoted}.{exp.to_identifier(table, quoted=True).sql(dialect='trino')}",
         staged=f"{quoted}.{exp.to_identifier(staging_table, quoted=True).sql(dialect='trino')}",
+        columns=plan.scope.columns,
     )
 
 

@@ -36,7 +36,7 @@ from k2.adapters.lake_reader import staging_dataset, staging_row_schema
 from k2.config import LakeSettings
 from k2.query.engine import QueryTimeoutError
 from k2.query.plan import Plan, Scope
-from k2.query.relation import trades_relation_sql
+from k2.query.relation import source_columns, trades_relation_sql
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -52,7 +52,8 @@ class LocalQueryEngine:
         try:
             connection.register("staging_rows", self._staging(plan.scope))
             connection.register("iceberg_rows", self._iceberg(plan.scope))
-            connection.execute(f"CREATE VIEW trades AS {to_duckdb(trades_relation_sql())}")
+            relation = trades_relation_sql(columns=plan.scope.columns)
+            connection.execute(f"CREATE VIEW trades AS {to_duckdb(relation)}")
             connection.execute("SET enable_external_access = false")
             connection.execute("SET lock_configuration = true")
             return _run_with_timeout(connection, sql, list(plan.params), timeout_s)
@@ -76,7 +77,9 @@ class LocalQueryEngine:
             table = self._catalog.load_table((self._lake.glue_database, self._table_name))
         except NoSuchTableError:
             return schema.arrow_schema().empty_table()
-        return table.scan(row_filter=_iceberg_filter(scope)).to_arrow()
+        return table.scan(
+            row_filter=_iceberg_filter(scope), selected_fields=tuple(source_columns(scope.columns))
+        ).to_arrow()
 
 
 def _arrow_filter(scope: Scope) -> pc.Expression | None:

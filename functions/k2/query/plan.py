@@ -38,6 +38,7 @@ class Scope:
     symbols: tuple[str, ...] = ()  # empty: every symbol
     start: datetime | None = None
     end: datetime | None = None
+    columns: tuple[str, ...] = ()  # the TradeV2 columns the SQL reads; empty: all of them
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,9 @@ def plan(spec: QuerySpec) -> Plan:
         case LatestQuery():
             return _latest(spec)
         case SymbolsQuery():
-            return Plan(_SYMBOLS, ())
+            return Plan(_SYMBOLS, (), Scope(columns=("symbol", "timestamp")))
         case FreshnessQuery():
-            return Plan(_FRESHNESS, ())
+            return Plan(_FRESHNESS, (), Scope(columns=_FRESHNESS_COLUMNS))
         case SqlQuery():
             return Plan(capped(guard_select(spec.sql), MAX_SQL_ROWS).sql(dialect="trino"), ())
     raise TypeError(f"not a query spec: {spec!r}")
@@ -97,7 +98,7 @@ def _ohlcv(spec: OhlcvQuery) -> Plan:
         f" FROM trades WHERE symbol IN ({', '.join('?' for _ in spec.symbols)})"
         f' AND "timestamp" >= ? AND "timestamp" < ? GROUP BY 1, 2 ORDER BY 1, 2'
     )
-    scope = Scope(spec.symbols, spec.time.start, spec.time.end)
+    scope = Scope(spec.symbols, spec.time.start, spec.time.end, _OHLCV_COLUMNS)
     return Plan(sql, (*spec.symbols, spec.time.start, spec.time.end), scope)
 
 
@@ -112,6 +113,8 @@ def _latest(spec: LatestQuery) -> Plan:
     return Plan(sql, tuple(spec.symbols), Scope(spec.symbols))
 
 
+_OHLCV_COLUMNS = ("symbol", "timestamp", "source_sequence", "price", "quantity")
+_FRESHNESS_COLUMNS = ("symbol", "timestamp", "ingestion_timestamp")
 _SYMBOLS = (
     'SELECT symbol, min("timestamp") AS first_trade, max("timestamp") AS last_trade,'
     " count(*) AS trades FROM trades GROUP BY symbol ORDER BY symbol"

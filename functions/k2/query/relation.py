@@ -9,6 +9,8 @@ sources; Athena gets it inlined as a subquery over the Glue tables.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlglot
 from sqlglot import exp
 
@@ -17,22 +19,36 @@ from k2 import schema
 COMMITTED, STAGED = "iceberg_rows", "staging_rows"  # placeholder names each engine maps
 
 
-def trades_relation_sql(committed: str = COMMITTED, staged: str = STAGED) -> str:
-    """Trino-dialect SELECT for `trades`; the two sources are table names from configuration."""
-    columns = ", ".join(f'"{name}"' for name in schema.field_names())
+DEDUPLICATION_COLUMNS = ("exchange", "symbol", "trade_id", "ingestion_timestamp")
+
+
+def trades_relation_sql(
+    committed: str = COMMITTED, staged: str = STAGED, columns: Sequence[str] = ()
+) -> str:
+    """Trino-dialect SELECT for `trades` with `columns` (default: every TradeV2 column); the
+    two sources are table names from configuration, the columns names from the schema."""
+    chosen = list(columns) or schema.field_names()
+    inner = ", ".join(f'"{n}"' for n in dict.fromkeys([*chosen, *DEDUPLICATION_COLUMNS]))
+    outer = ", ".join(f'"{name}"' for name in chosen)
     return (
-        f"SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY exchange, symbol,"  # noqa: S608 - names from the schema and configuration
-        f" trade_id ORDER BY layer, ingestion_timestamp) AS copy FROM (SELECT {columns}, 0 AS"
-        f" layer FROM {committed} UNION ALL SELECT {columns}, 1 AS layer FROM {staged}))"
+        f"SELECT {outer} FROM (SELECT *, row_number() OVER (PARTITION BY exchange, symbol,"  # noqa: S608 - names from the schema and configuration
+        f" trade_id ORDER BY layer, ingestion_timestamp) AS copy FROM (SELECT {inner}, 0 AS"
+        f" layer FROM {committed} UNION ALL SELECT {inner}, 1 AS layer FROM {staged}))"
         f" WHERE copy = 1"
     )
 
 
-def inline_trades(sql: str, committed: str, staged: str) -> str:
+def source_columns(columns: Sequence[str]) -> list[str]:
+    """What an engine must read from each source to build `trades` with `columns`."""
+    chosen = list(columns) or schema.field_names()
+    return list(dict.fromkeys([*chosen, *DEDUPLICATION_COLUMNS]))
+
+
+def inline_trades(sql: str, committed: str, staged: str, columns: Sequence[str] = ()) -> str:
     """`sql` with each reference to `trades` replaced by the relation itself (Athena needs no
     view to exist: the plan carries it)."""
     tree = sqlglot.parse_one(sql, read="trino")
-    relation = sqlglot.parse_one(trades_relation_sql(committed, staged), read="trino")
+    relation = sqlglot.parse_one(trades_relation_sql(committed, staged, columns), read="trino")
     for table in list(tree.find_all(exp.Table)):
         if table.name.lower() == "trades" and not table.args.get("db"):
             alias = table.alias_or_name
