@@ -67,7 +67,7 @@ case "$command" in
     wait_healthy "$port" "$pid"
     echo "localstack: $(versions), http://127.0.0.1:$port (log: $STATE/localstack.log)" >&2
     if [[ "$command" == up ]]; then
-      wait "$pid"
+      while kill -0 "$pid" 2>/dev/null; do sleep 1; done  # started in a subshell: not waitable
     else
       AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
         AWS_DEFAULT_REGION=us-east-1 "$@"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import boto3
@@ -110,12 +111,13 @@ def test_sigterm_mid_stream_loses_nothing_and_a_restart_resumes(
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    kinesis.create_stream(StreamName="sigterm", ShardCount=1)
-    kinesis.get_waiter("stream_exists").wait(StreamName="sigterm")
+    stream = f"sigterm-{uuid.uuid4().hex[:8]}"  # unique: the endpoint may be shared (LocalStack)
+    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(StreamName=stream)
     want = expected_ids(list(generate_frames(SYMBOLS, TRADES, seed=SEED)))
     port = free_port()
 
-    first = start_connector(replay_server, moto_server, "sigterm", tmp_path, port)
+    first = start_connector(replay_server, moto_server, stream, tmp_path, port)
     assert wait_for(lambda: http_get(port, "/health")[0] == 200, 15)
     assert wait_for(lambda: http_get(port, "/ready")[0] == 200, 15)
     time.sleep(2)  # mid-stream
@@ -123,13 +125,13 @@ def test_sigterm_mid_stream_loses_nothing_and_a_restart_resumes(
     assert "k2_connector_frames_forwarded_total" in metrics
     first.send_signal(signal.SIGTERM)
     assert first.wait(timeout=30) == 0  # drained: buffer and journal delivered
-    landed_at_stop = delivered_ids(read_stream(kinesis, "sigterm"))
+    landed_at_stop = delivered_ids(read_stream(kinesis, stream))
     assert 0 < sum(map(len, landed_at_stop.values())) < sum(map(len, want.values()))
 
-    second = start_connector(replay_server, moto_server, "sigterm", tmp_path, port)
+    second = start_connector(replay_server, moto_server, stream, tmp_path, port)
 
     def complete() -> bool:
-        got = delivered_ids(read_stream(kinesis, "sigterm"))
+        got = delivered_ids(read_stream(kinesis, stream))
         return all(len(set(got.get(s, []))) == len(ids) for s, ids in want.items())
 
     try:
@@ -137,6 +139,6 @@ def test_sigterm_mid_stream_loses_nothing_and_a_restart_resumes(
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=30) == 0
-    got = delivered_ids(read_stream(kinesis, "sigterm"))
+    got = delivered_ids(read_stream(kinesis, stream))
     for symbol, ids in want.items():
         assert sorted(got[symbol]) == sorted(ids), symbol  # nothing lost, nothing twice

@@ -28,7 +28,8 @@ def trade_frame(trade_id: int) -> bytes:
 
 
 def test_batches_the_lake_refuses_go_to_the_failure_queue_with_their_coordinates(server_lake):
-    stack = LocalStack(lake=server_lake, stream_name=f"s-{server_lake.bucket}", shards=1)
+    stack = LocalStack(lake=server_lake, stream_name=f"s-{server_lake.bucket}", shards=1,
+                       failure_queue=f"f-{server_lake.bucket}")  # fmt: skip
     queue_url = create_resources(stack)
     kinesis = boto3.client("kinesis")
     put = kinesis.put_record(
