@@ -170,7 +170,7 @@ def test_the_athena_path_sends_the_plan_with_bound_parameters_and_parses_typed_r
     sent = execution["Query"]
     assert sent == athena_sql(plan(spec), "k2", "trades", "trades_staging")  # the plan
     assert 'FROM "k2"."trades" UNION ALL SELECT' in sent  # committed rows ...
-    assert 'FROM "k2"."trades_staging")) WHERE copy = 1) AS trades' in sent  # ... and fresh ones
+    assert 'FROM "k2"."trades_staging") AS fresh WHERE fresh.copy = 1' in sent  # ... fresh ones
     assert 'WHERE symbol IN (?) AND "timestamp" >= ? AND "timestamp" < ?' in sent
     assert 'MIN_BY(price, ROW("timestamp", source_sequence)) AS open' in sent
     assert execution["ExecutionParameters"] == [

@@ -26,15 +26,21 @@ def trades_relation_sql(
     committed: str = COMMITTED, staged: str = STAGED, columns: Sequence[str] = ()
 ) -> str:
     """Trino-dialect SELECT for `trades` with `columns` (default: every TradeV2 column); the
-    two sources are table names from configuration, the columns names from the schema."""
+    two sources are table names from configuration, the columns names from the schema.
+
+    The committer guarantees one row per trade in the table, so only staging rows are
+    deduplicated (first arrival) and dropped when the table already holds the trade: the
+    big side is never sorted or windowed."""
     chosen = list(columns) or schema.field_names()
     inner = ", ".join(f'"{n}"' for n in dict.fromkeys([*chosen, *DEDUPLICATION_COLUMNS]))
     outer = ", ".join(f'"{name}"' for name in chosen)
+    fresh = ", ".join(f'fresh."{name}"' for name in chosen)
     return (
-        f"SELECT {outer} FROM (SELECT *, row_number() OVER (PARTITION BY exchange, symbol,"  # noqa: S608 - names from the schema and configuration
-        f" trade_id ORDER BY layer, ingestion_timestamp) AS copy FROM (SELECT {inner}, 0 AS"
-        f" layer FROM {committed} UNION ALL SELECT {inner}, 1 AS layer FROM {staged}))"
-        f" WHERE copy = 1"
+        f"SELECT {outer} FROM {committed} UNION ALL SELECT {fresh} FROM (SELECT {inner},"  # noqa: S608 - names from the schema and configuration
+        f" row_number() OVER (PARTITION BY exchange, symbol, trade_id ORDER BY"
+        f" ingestion_timestamp) AS copy FROM {staged}) AS fresh WHERE fresh.copy = 1 AND NOT"
+        f" EXISTS (SELECT 1 FROM {committed} AS held WHERE held.exchange = fresh.exchange AND"
+        f" held.symbol = fresh.symbol AND held.trade_id = fresh.trade_id)"
     )
 
 
