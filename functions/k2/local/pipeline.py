@@ -13,10 +13,9 @@ import asyncio
 import secrets
 import signal
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from k2.config import (
     MappingSettings,
 )
 from k2.lake.reconcile import SymbolReport, reconcile
+from k2.local.background import in_background
 from k2.local.endpoint import embedded_endpoint, endpoint_environment
 from k2.local.environment import scoped_environment
 from k2.local.event_source import KinesisEventSource, ShardProgress
@@ -267,28 +267,10 @@ def _stream(
     return _Streamed(source, len(frames), expected, connector)
 
 
-@contextmanager
-def polling(event_source: KinesisEventSource) -> Iterator[None]:
+def polling(event_source: KinesisEventSource) -> AbstractContextManager[None]:
     """Run the mapping in a thread while the body writes to the stream, as Lambda polls a live
     stream; stop it after the body. What arrived late is left for `drain()`."""
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def poll() -> None:
-        try:
-            event_source.poll(stop)
-        except BaseException as error:  # surfaced in the caller's thread below
-            errors.append(error)
-
-    poller = threading.Thread(target=poll, name="event-source-mapping", daemon=True)
-    poller.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        poller.join()
-    if errors:
-        raise errors[0]
+    return in_background(event_source.poll, "event-source-mapping")
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:

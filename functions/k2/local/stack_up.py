@@ -13,8 +13,8 @@ import asyncio
 import signal
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AsyncExitStack, ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, AsyncExitStack, ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from k2.binance.frames import parse_frames
 from k2.binance.generator import generate_frames
 from k2.binance.recording import RecordedFrame, read_recordings
 from k2.config import LakeSettings, MappingSettings
+from k2.local.background import in_background
 from k2.local.endpoint import embedded_endpoint, endpoint_environment
 from k2.local.environment import scoped_environment
 from k2.local.event_source import KinesisEventSource
@@ -180,18 +181,9 @@ class PeriodicCommitter:
             self._say(f"committed {report.new_rows:,} rows from {report.staging_files:,} "
                       f"staging files to the Iceberg table")  # fmt: skip
 
-    @contextmanager
-    def running(self) -> Iterator[None]:
-        stop = threading.Event()
+    def running(self) -> AbstractContextManager[None]:
+        return in_background(self._every_tick, "committer")
 
-        def tick() -> None:
-            while not stop.wait(self._every_s):
-                self.commit()
-
-        thread = threading.Thread(target=tick, name="committer", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
+    def _every_tick(self, stop: threading.Event) -> None:
+        while not stop.wait(self._every_s):
+            self.commit()
