@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ from urllib.parse import urlparse
 
 import orjson
 import pyarrow as pa
-import pyarrow.dataset as ds
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import (
     CommitFailedException,
@@ -57,7 +55,7 @@ from pyiceberg.transforms import DayTransform, IdentityTransform
 
 from k2 import schema
 from k2.adapters import aws
-from k2.adapters.lake_reader import s3_filesystem, staging_row_schema
+from k2.adapters.lake_reader import staging_dataset
 from k2.config import LakeSettings
 from k2.lake.rows import TRADE_KEY, first_of_each_trade, not_in, sorted_for_files
 
@@ -282,15 +280,8 @@ class TradesCommitter:
         return keys
 
     def _read_staging(self, keys: Sequence[str]) -> pa.Table:
-        prefix = f"{self._lake.bucket}/{self._lake.staging_prefix.strip('/')}"
-        dataset = ds.dataset(
-            [f"{self._lake.bucket}/{key}" for key in keys], format="parquet",
-            filesystem=s3_filesystem(self._lake.endpoint_url), schema=staging_row_schema(),
-            partitioning=ds.partitioning(staging_row_schema().empty_table().select(
-                list(schema.PARTITION_KEYS)).schema, flavor="hive"),
-            partition_base_dir=prefix,
-        )  # fmt: skip
-        return dataset.to_table().select(schema.field_names()).cast(schema.arrow_schema())
+        rows = staging_dataset(self._lake, keys).to_table()
+        return rows.select(schema.field_names()).cast(schema.arrow_schema())
 
     def _existing_keys(self, table: Table, rows: pa.Table) -> pa.Table:
         """Trade keys the table already holds in the partitions `rows` touch."""
@@ -304,13 +295,11 @@ class TradesCommitter:
         """Rewrite each touched partition that has too many files as one sorted file."""
         if not touched:
             return []
-        files = table.inspect.files().to_pylist()
-        counts: Counter[tuple[str, str]] = Counter()
-        for entry in files:
-            partition = entry["partition"]  # trade_day comes back as a date
-            counts[(partition["symbol"], partition["trade_day"].isoformat())] += 1
+        files = _files_per_partition(table)
         crowded = sorted(
-            p for p in touched if counts.get(p, 0) > self._settings.max_files_per_partition
+            p
+            for p in touched
+            if p in files and files[p].files > self._settings.max_files_per_partition
         )
         for partition in crowded:
             where = _partitions_filter({partition})
@@ -399,6 +388,12 @@ def partition_stats(
     table = ensure_trades_table(trades_catalog(lake), lake, settings or CommitterSettings())
     if table.current_snapshot() is None:
         return []
+    stats = _files_per_partition(table)
+    return [stats[key] for key in sorted(stats)]
+
+
+def _files_per_partition(table: Table) -> dict[tuple[str, str], PartitionStats]:
+    """(symbol, day) -> files, rows and bytes in the current snapshot."""
     stats: dict[tuple[str, str], PartitionStats] = {}
     for entry in table.inspect.files().to_pylist():
         symbol, day = entry["partition"]["symbol"], entry["partition"]["trade_day"].isoformat()
@@ -406,4 +401,4 @@ def partition_stats(
         partition.files += 1
         partition.rows += entry["record_count"]
         partition.bytes += entry["file_size_in_bytes"]
-    return [stats[key] for key in sorted(stats)]
+    return stats

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -35,13 +36,16 @@ def staging_row_schema() -> pa.Schema:
     return pa.unify_schemas([schema.staging_file_schema(), _PARTITION_SCHEMA])
 
 
-def staging_dataset(settings: LakeSettings) -> ds.Dataset:
-    """The staging files as one dataset; partition keys come back from the hive paths."""
+def staging_dataset(settings: LakeSettings, keys: Sequence[str] | None = None) -> ds.Dataset:
+    """The staging files (all, or just these object keys) as one dataset; partition keys come
+    back from the hive paths."""
+    root = f"{settings.bucket}/{settings.staging_prefix.strip('/')}"
     return ds.dataset(
-        f"{settings.bucket}/{settings.staging_prefix.strip('/')}",
+        root if keys is None else [f"{settings.bucket}/{key}" for key in keys],
         filesystem=s3_filesystem(settings.endpoint_url),
         format="parquet",
         partitioning=ds.partitioning(_PARTITION_SCHEMA, flavor="hive"),
+        partition_base_dir=None if keys is None else root,
         schema=staging_row_schema(),
     )
 
