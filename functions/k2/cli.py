@@ -140,7 +140,7 @@ def _local_up(args: argparse.Namespace) -> int:
     options = UpOptions(
         replay=args.replay,
         live=args.live,
-        symbols=[s.strip().upper() for s in args.symbols.split(",") if s.strip()],
+        symbols=[symbol.upper() for symbol in comma_list(args.symbols)],
         trades_per_symbol=args.trades_per_symbol,
         speed=args.speed,
         port=args.port,
@@ -180,7 +180,7 @@ def _local_up(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     options = RunOptions(
         replay=args.replay,
-        symbols=[s.strip().upper() for s in args.symbols.split(",") if s.strip()],
+        symbols=[symbol.upper() for symbol in comma_list(args.symbols)],
         trades_per_symbol=args.trades_per_symbol,
         seed=args.seed,
         endpoint_url=args.endpoint_url,
@@ -210,8 +210,8 @@ def _run(args: argparse.Namespace) -> int:
 def _record(args: argparse.Namespace) -> int:
     from k2_connector.recorder import record  # the connector package, only needed here
 
-    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
-    kinds = tuple(k.strip() for k in args.streams.split(",") if k.strip())
+    symbols = comma_list(args.symbols)
+    kinds = tuple(comma_list(args.streams))
     try:
         frames = asyncio.run(record(symbols, args.ws_url, args.out, args.duration, kinds))
     except KeyboardInterrupt:
@@ -237,6 +237,11 @@ class _ProgressLine:
         print(("\r" + line) if self._interactive else line, end="", file=sys.stderr, flush=True)
         if not self._interactive or finished:
             print(file=sys.stderr)
+
+
+def comma_list(text: str) -> list[str]:
+    """`"btcusdt, ethusdt,"` -> `["btcusdt", "ethusdt"]`."""
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _connector_line(stats: dict[str, int]) -> str:
