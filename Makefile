@@ -20,6 +20,14 @@ $(STAMP): pyproject.toml uv.lock
 .PHONY: install
 install: $(STAMP) ## Create .venv and install the locked dependencies
 
+# SAM CLI lives in its own environment (it pins older boto3/click than the project).
+SAM := .tools/sam/bin/sam
+SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} UV=$(CURDIR)/$(BIN)/uv
+$(SAM): infra/sam/requirements.txt $(STAMP)
+	@$(BIN)/uv venv -q --allow-existing --python $(PYTHON) .tools/sam
+	@VIRTUAL_ENV=.tools/sam $(BIN)/uv pip install -q -r infra/sam/requirements.txt
+	@touch $@
+
 .PHONY: run
 run: $(STAMP) ## The main job: replay server -> connector (websocket) -> Kinesis -> normalize -> Parquet on S3 + Glue, embedded endpoint
 	$(BIN)/k2 run $(ARGS)
@@ -51,6 +59,15 @@ test-integration-localstack: $(STAMP) ## The integration tier against LocalStack
 .PHONY: connector-replay
 connector-replay: $(STAMP) ## Replay server on :9000 with generated frames (10x pace), for trying the connector
 	$(BIN)/k2-replay-server --generate BTCUSDT,ETHUSDT --speed 10 --port 9000
+
+.PHONY: sam-validate
+sam-validate: $(SAM) ## sam validate --lint and cfn-lint on template.yaml (offline)
+	$(SAM_ENV) $(SAM) validate --lint
+	$(BIN)/cfn-lint template.yaml
+
+.PHONY: sam-build
+sam-build: $(SAM) ## sam build: one slimmed package per function in .aws-sam/ (no Docker)
+	$(SAM_ENV) $(SAM) build $(ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build the connector image (needs a Docker engine)

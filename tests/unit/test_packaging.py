@@ -44,15 +44,18 @@ def test_functions_get_every_setting_the_code_reads():
     assert set(settings.as_env()) <= set(variables)
 
 
-def test_lambda_requirements_are_pinned_to_the_lock_file():
+@pytest.mark.parametrize(
+    "requirements", sorted((ROOT / "functions" / "requirements").glob("*.txt")), ids=str
+)
+def test_lambda_requirements_are_pinned_to_the_lock_file(requirements):
     lock = tomllib.loads((ROOT / "uv.lock").read_text())
     locked = {package["name"]: package["version"] for package in lock["package"]}
     locked["numpy"] = max(
         (p["version"] for p in lock["package"] if p["name"] == "numpy"),
         key=lambda v: tuple(map(int, v.split("."))),
     )  # python3.12 resolves the newest numpy of the lock
-    lines = (ROOT / "functions" / "requirements.txt").read_text().splitlines()
-    pins = [line for line in lines if line and not line.startswith("#")]
+    lines = requirements.read_text().splitlines()
+    pins = [line for line in lines if line and not line.startswith(("#", "-r "))]
     assert pins
     for pin in pins:
         name, version = pin.split("==")
@@ -60,12 +63,21 @@ def test_lambda_requirements_are_pinned_to_the_lock_file():
     assert not any(pin.startswith(("boto3", "botocore")) for pin in pins)  # runtime provides
 
 
+def test_every_function_builds_from_a_requirements_set():
+    makefile = (ROOT / "functions" / "Makefile").read_text()
+    for name, resource in template()["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            assert resource["Metadata"] == {"BuildMethod": "makefile"}
+            assert f"build-{name}:" in makefile
+
+
 def test_local_event_source_mapping_defaults_are_the_templates():
     parameters = template()["Parameters"]
-    trades = template()["Resources"]["NormalizeFunction"]["Properties"]["Events"]["Trades"]
+    mapping = template()["Resources"]["NormalizeEventSourceMapping"]["Properties"]
     defaults = MappingSettings()
     assert defaults.batch_size == parameters["NormalizeBatchSize"]["Default"]
     assert defaults.batching_window_s == parameters["NormalizeBatchingWindowSeconds"]["Default"]
     assert defaults.max_retry_attempts == parameters["NormalizeMaxRetries"]["Default"]
     assert defaults.max_record_age_s == parameters["NormalizeMaxRecordAgeSeconds"]["Default"]
-    assert defaults.bisect_on_error == trades["Properties"]["BisectBatchOnFunctionError"]
+    assert defaults.bisect_on_error == mapping["BisectBatchOnFunctionError"]
+    assert mapping["BatchSize"] == {"Ref": "NormalizeBatchSize"}

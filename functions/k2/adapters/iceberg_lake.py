@@ -38,6 +38,7 @@ from pyiceberg.exceptions import (
     TableAlreadyExistsError,
 )
 from pyiceberg.expressions import (
+    AlwaysTrue,
     And,
     BooleanExpression,
     EqualTo,
@@ -358,14 +359,22 @@ def _partitions_filter(partitions: set[tuple[str, str]]) -> BooleanExpression:
     return clauses[0] if len(clauses) == 1 else Or(*clauses)
 
 
-def read_trades(lake: LakeSettings, settings: CommitterSettings | None = None,
-                selected: Sequence[str] = ("*",)) -> pa.Table:  # fmt: skip
-    """Every row of `trades` (or the selected columns); empty before the first commit."""
+def read_trades(
+    lake: LakeSettings,
+    settings: CommitterSettings | None = None,
+    selected: Sequence[str] = ("*",),
+    symbol: str | None = None,
+) -> pa.Table:
+    """Every row of `trades` (or the selected columns, or one symbol's rows: partition
+    pruning reads only its files); empty before the first commit."""
     chosen = settings or CommitterSettings()
     table = ensure_trades_table(trades_catalog(lake), lake, chosen)
     if table.current_snapshot() is None:
         return schema.arrow_schema().empty_table()
-    return table.scan(selected_fields=tuple(selected)).to_arrow()
+    row_filter = (
+        EqualTo(term=Reference("symbol"), value=literal(symbol)) if symbol else AlwaysTrue()
+    )
+    return table.scan(row_filter=row_filter, selected_fields=tuple(selected)).to_arrow()
 
 
 @dataclass

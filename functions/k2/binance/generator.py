@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from k2.binance.recording import RecordedFrame
 
@@ -47,13 +47,18 @@ def profile_for(symbol: str, index: int) -> SymbolProfile:
 
 
 def generate_frames(
-    symbols: Sequence[str], trades_per_symbol: int, seed: int = 7, start_ms: int = START_MS
+    symbols: Sequence[str],
+    trades_per_symbol: int,
+    seed: int = 7,
+    start_ms: int = START_MS,
+    first_trade_id: int | None = None,
 ) -> Iterator[RecordedFrame]:
-    """Frames for all symbols, merged in receive-time order."""
-    streams = [
-        _symbol_frames(profile_for(symbol, index), trades_per_symbol, seed, start_ms)
-        for index, symbol in enumerate(symbols)
-    ]
+    """Frames for all symbols, merged in receive-time order. `first_trade_id` overrides the
+    profiles' first ids, so repeated runs (the soak) can continue an id sequence."""
+    profiles = [profile_for(symbol, index) for index, symbol in enumerate(symbols)]
+    if first_trade_id is not None:
+        profiles = [replace(p, first_trade_id=first_trade_id) for p in profiles]
+    streams = [_symbol_frames(p, trades_per_symbol, seed, start_ms) for p in profiles]
     yield from heapq.merge(*streams, key=lambda recorded: recorded.receive_ns)
 
 

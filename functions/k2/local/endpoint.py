@@ -9,11 +9,13 @@ Athena executes nothing (queries run on the embedded engine locally).
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import os
 import socket
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 from urllib.parse import urlparse
 
 from moto.server import ThreadedMotoServer
@@ -57,12 +59,18 @@ def endpoint_environment(endpoint_url: str) -> AbstractContextManager[None]:
 
 def reset(endpoint_url: str) -> None:
     """Drop all state of a moto server (between tests)."""
+    moto_api(endpoint_url, "/moto-api/reset")
+
+
+def moto_api(endpoint_url: str, path: str, body: Any = None) -> None:
+    """POST to one of moto's own control APIs (reset, config, canned results)."""
     parsed = urlparse(endpoint_url)
     connection = http.client.HTTPConnection(parsed.netloc, timeout=10)
     try:
-        connection.request("POST", "/moto-api/reset")
+        payload = None if body is None else json.dumps(body)
+        connection.request("POST", path, body=payload, headers={"Content-Type": "application/json"})
         response = connection.getresponse()
-        if response.status != 200:
-            raise RuntimeError(f"moto reset failed: HTTP {response.status}")
+        if response.status not in (200, 201):
+            raise RuntimeError(f"moto {path} failed: HTTP {response.status}")
     finally:
         connection.close()

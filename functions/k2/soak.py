@@ -1,0 +1,116 @@
+"""The weekly soak's arithmetic: which trades a load step sends and whether a run passed.
+
+The soak state machine (infra/statemachines/soak.asl.json) drives a deployed stack: each load
+step puts fresh trades of one synthetic symbol through the connector's Kinesis path and
+samples the pipeline's metrics; after a settle wait the lake is reconciled with what was sent
+and the run fails on any loss, duplicate or regression. This module is pure: the soak function
+(functions/soak/handler.py) makes the AWS calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from k2.lake.reconcile import SymbolReport
+
+SOAK_SYMBOL = "K2SOAKUSDT"  # never a Binance symbol, so soak trades never mix with market data
+MAX_TRADES_PER_RUN = 100_000_000
+# Metrics a sample reads; the thresholds below bound their worst value over a run.
+SAMPLED_METRICS = ("iterator_age_ms", "normalize_duration_ms", "connector_memory_pct")
+
+
+def run_base_id(started_s: int) -> int:
+    """The run's first trade id: runs start at least a second apart (weekly, or by hand) and
+    send at most MAX_TRADES_PER_RUN trades, so two runs' ids never overlap and none is
+    taken for a duplicate of another's (the lake deduplicates by trade id). Ids stay below
+    2**63 until the year 2262."""
+    return started_s * MAX_TRADES_PER_RUN
+
+
+@dataclass(frozen=True)
+class LoadStep:
+    """One load step: `trades` contiguous ids after the `step` steps before it."""
+
+    base_id: int
+    step: int
+    trades: int
+
+    def __post_init__(self) -> None:
+        if self.trades <= 0 or self.step < 0:
+            raise ValueError(f"a load step needs trades > 0 and step >= 0, got {self}")
+        if (self.step + 1) * self.trades > MAX_TRADES_PER_RUN:
+            raise ValueError(f"a soak run sends at most {MAX_TRADES_PER_RUN:,} trades")
+
+    @property
+    def first_id(self) -> int:
+        return self.base_id + self.step * self.trades
+
+    @property
+    def last_id(self) -> int:
+        return self.first_id + self.trades - 1
+
+
+def expected_trades(symbol: str, first_id: int, last_id: int) -> pa.Table:
+    """The ids a run sent, in the shape `reconcile` compares with the lake."""
+    count = last_id - first_id + 1
+    return pa.table(
+        {
+            "symbol": pa.array([symbol] * count, pa.string()),
+            "source_id": pa.array(range(first_id, last_id + 1), pa.int64()),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The worst values a run may see before it counts as a regression."""
+
+    iterator_age_ms: float = 120_000.0  # normalize keeps up within two minutes
+    normalize_duration_ms: float = 30_000.0
+    connector_memory_pct: float = 80.0
+
+    @classmethod
+    def from_input(cls, given: Mapping[str, float] | None) -> Thresholds:
+        unknown = set(given or {}) - set(SAMPLED_METRICS)
+        if unknown:
+            raise ValueError(f"unknown thresholds {sorted(unknown)}; known: {SAMPLED_METRICS}")
+        return cls(**{name: float(value) for name, value in (given or {}).items()})
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    reasons: list[str] = field(default_factory=list)
+    worst: dict[str, float | None] = field(default_factory=dict)
+
+
+def verdict(
+    report: SymbolReport, samples: Sequence[Mapping[str, float | None]], thresholds: Thresholds
+) -> Verdict:
+    """Pass only with every trade exactly once and every sampled metric within its bound.
+    A metric without datapoints (the connector's memory while it runs with no tasks) shows
+    as None in `worst` and bounds nothing; a run with no samples at all fails."""
+    reasons = [
+        f"{count:,} trades {what}"
+        for count, what in (
+            (report.missing, "missing"),
+            (report.duplicated, "duplicated"),
+            (report.unexpected, "unexpected"),
+        )
+        if count
+    ]
+    if report.expected == 0:
+        reasons.append("the run sent no trades")
+    if not samples:
+        reasons.append("no metric samples were taken")
+    worst: dict[str, float | None] = {}
+    for name in SAMPLED_METRICS:
+        seen = [float(v) for s in samples if (v := s.get(name)) is not None]
+        worst[name] = max(seen) if seen else None
+        bound = getattr(thresholds, name)
+        if seen and max(seen) > bound:
+            reasons.append(f"{name} reached {max(seen):,.0f}, above {bound:,.0f}")
+    return Verdict(ok=not reasons, reasons=reasons, worst=worst)
