@@ -32,17 +32,66 @@ $(SAM): infra/sam/requirements.txt $(STAMP)
 run: $(STAMP) ## The main job: replay server -> connector (websocket) -> Kinesis -> normalize -> Parquet on S3 + Glue, embedded endpoint
 	$(BIN)/k2 run $(ARGS)
 
+# The default suite in parallel: pytest-xdist, one worker per core, at most 4 (each worker
+# runs its own moto server and DuckDB; more would not make a laptop faster, only hotter).
+PYTEST := $(BIN)/pytest -q
+PARALLEL := -n auto --maxprocesses=4
+# Tiers that inject faults or run long ask first, unless CI=true or CONFIRM=1.
+define confirm
+	@if [ "$(CI)" != "true" ] && [ "$(CONFIRM)" != "1" ]; then \
+		read -r -p "$(1) Continue? [y/N] " answer && [ "$$answer" = y ] || { echo "stopped"; exit 1; }; \
+	fi
+endef
+
 .PHONY: test
-test: $(STAMP) ## Default suite (unit + integration; excludes slow, chaos, operational, soak, performance)
-	$(BIN)/pytest -q
+test: $(STAMP) ## Default suite, parallel: unit + integration (no slow, chaos, operational, soak, performance)
+	$(PYTEST) $(PARALLEL) $(ARGS)
 
 .PHONY: test-unit
 test-unit: $(STAMP) ## Unit tests only
-	$(BIN)/pytest -q -m unit
+	$(PYTEST) -m "unit and not slow" $(ARGS)
+
+.PHONY: test-unit-parallel
+test-unit-parallel: $(STAMP) ## Unit tests on every core
+	$(PYTEST) $(PARALLEL) -m "unit and not slow" $(ARGS)
 
 .PHONY: test-integration
 test-integration: $(STAMP) ## Integration tests (moto server, or AWS_ENDPOINT_URL)
-	$(BIN)/pytest -q -m integration
+	$(PYTEST) -m "integration and not slow" $(ARGS)
+
+.PHONY: test-performance
+test-performance: $(STAMP) ## Benchmarks-as-tests (marker performance)
+	$(PYTEST) -m performance $(ARGS)
+
+.PHONY: test-chaos
+test-chaos: $(STAMP) ## Fault-injection tier (loopback only, self-stopping); asks first
+	$(call confirm,The chaos tier replays sessions under injected faults for several minutes.)
+	$(PYTEST) -m chaos $(ARGS)
+
+.PHONY: test-operational
+test-operational: $(STAMP) ## Restart tier (components stopped and restarted mid-stream); asks first
+	$(call confirm,The operational tier stops and restarts local components.)
+	$(PYTEST) -m operational $(ARGS)
+
+.PHONY: test-pr
+test-pr: ci-quality test ## What a pull request must pass: lint, types, the default suite
+
+.PHONY: test-pr-full
+test-pr-full: test-pr sam-validate test-integration-localstack ## Before merge: + SAM checks, + the integration tier on LocalStack
+
+.PHONY: test-post-merge
+test-post-merge: ci-quality coverage ## After merge: the default suite with coverage and the quality gate
+
+.PHONY: coverage
+coverage: $(STAMP) ## Default suite with coverage; writes coverage.xml and junit.xml, then runs the quality gate
+	$(PYTEST) $(PARALLEL) --cov=functions --cov=connector --cov-report=xml --cov-report=term:skip-covered --junitxml=junit.xml $(ARGS)
+	$(BIN)/python scripts/quality_gate.py --coverage coverage.xml --junit junit.xml
+
+.PHONY: ci-test
+ci-test: test ## The tests CI runs (= .ci/run = make test)
+
+.PHONY: ci-all
+ci-all: ci-quality ci-test sam-validate ## Everything CI checks on a pull request
 
 .PHONY: localstack-up
 localstack-up: ## LocalStack in host mode (no Docker, own venv in .localstack/) until Ctrl-C

@@ -55,7 +55,7 @@ def main() -> None:
             timed(engine, kind, params)  # warm-up: catalog, metadata, page cache
             samples = repeat(3, lambda kind=kind, params=params: timed(engine, kind, params)[0])
             rows = timed(engine, kind, params)[1]
-            measurements[name] = summarize(samples) | {"rows_returned": rows}
+            measurements[name] = summarize(samples, "lower") | {"rows_returned": rows}
             print(f"  {name}: median {measurements[name]['median']:.2f} s ({rows:,} rows)")
     results = {
         "rows": ROWS,

@@ -29,8 +29,13 @@ def environment() -> dict[str, Any]:
     }
 
 
-def summarize(samples: list[float]) -> dict[str, Any]:
+def summarize(samples: list[float], better: str) -> dict[str, Any]:
+    """Repeated samples of one metric; `better` ("higher" or "lower") tells
+    scripts/performance_baseline.py which way a change is a regression."""
+    if better not in ("higher", "lower"):
+        raise ValueError(f"better must be 'higher' or 'lower', not {better!r}")
     return {
+        "better": better,
         "samples": [round(s, 3) for s in samples],
         "median": round(statistics.median(samples), 3),
         "min": round(min(samples), 3),

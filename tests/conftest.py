@@ -22,6 +22,7 @@ from k2.local.environment import scoped_environment
 from k2.local.pipeline import LOCAL_HANDLER_ENV
 from normalize import handler
 
+pytest_plugins = ["tests.resource_guard"]
 RECORDINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance"
 BTC_RECORDING = RECORDINGS / "spot_btcusdt_20240808.gz"
 ETH_RECORDING = RECORDINGS / "spot_ethusdt_20240808.gz"

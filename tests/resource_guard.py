@@ -1,0 +1,104 @@
+"""A pytest plugin that keeps `make test` from exhausting a laptop, one test at a time.
+
+After each test (its teardown included) it collects garbage and fails the test if, compared
+with the moment its call began (after setup, so what session and module fixtures start is not
+counted), the process:
+- holds more than RSS_GROWTH_LIMIT more resident memory;
+- still runs a thread the test started (idle workers of thread pools aside: libraries such as
+  pyiceberg keep a process-wide pool on purpose);
+- still has a child process the test started (replay servers, connectors, `k2` CLIs);
+- still listens on a port the test opened (moto servers, replay servers, function URLs).
+Each tier's timeout is set here too: chaos 60 s, everything else the configured 300 s.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import psutil
+import pytest
+
+RSS_GROWTH_LIMIT = 500 * 1024 * 1024
+GRACE_S = 2.0  # threads and children get this long to finish after teardown
+TIER_TIMEOUTS = {"chaos": 60, "operational": 300}
+_POOL_WORKER_PREFIXES = ("ThreadPoolExecutor-", "asyncio_")
+
+
+@dataclass
+class _Snapshot:
+    rss: int
+    threads: set[threading.Thread] = field(default_factory=set)
+    children: set[int] = field(default_factory=set)
+    listening: set[tuple[str, int]] = field(default_factory=set)
+
+    @classmethod
+    def take(cls) -> _Snapshot:
+        process = psutil.Process()
+        return cls(
+            rss=process.memory_info().rss,
+            threads=set(threading.enumerate()),
+            children={child.pid for child in process.children(recursive=True)},
+            listening={
+                (c.laddr.ip, c.laddr.port)
+                for c in process.net_connections(kind="inet")
+                if c.status == psutil.CONN_LISTEN
+            },
+        )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for tier, seconds in TIER_TIMEOUTS.items():
+            if item.get_closest_marker(tier) and not item.get_closest_marker("timeout"):
+                item.add_marker(pytest.mark.timeout(seconds))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    item.stash[_BEFORE] = _Snapshot.take()
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    result = yield
+    before = item.stash.get(_BEFORE, None)
+    if before is not None:  # None: setup failed and the call never ran
+        problems = _leaks(before)
+        if problems:
+            pytest.fail(f"{item.nodeid} left behind: " + "; ".join(problems), pytrace=False)
+    return result
+
+
+def _leaks(before: _Snapshot) -> list[str]:
+    gc.collect()
+    deadline = time.monotonic() + GRACE_S
+    while True:
+        after = _Snapshot.take()
+        threads = [
+            t.name
+            for t in after.threads - before.threads
+            if t.is_alive() and not t.name.startswith(_POOL_WORKER_PREFIXES)
+        ]
+        children = sorted(after.children - before.children)
+        ports = sorted(after.listening - before.listening)
+        if not (threads or children or ports) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    problems = []
+    if after.rss - before.rss > RSS_GROWTH_LIMIT:
+        problems.append(f"RSS grew by {(after.rss - before.rss) / 2**20:,.0f} MB")
+    if threads:
+        problems.append(f"threads {sorted(threads)}")
+    if children:
+        problems.append(f"child processes {children}")
+    if ports:
+        problems.append(f"listening sockets {ports}")
+    return problems
+
+
+_BEFORE = pytest.StashKey[_Snapshot]()
