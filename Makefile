@@ -73,6 +73,19 @@ test-operational: $(STAMP) ## Restart tier (components stopped and restarted mid
 	$(call confirm,The operational tier stops and restarts local components.)
 	$(PYTEST) -m operational $(ARGS)
 
+SOAK_RECORDINGS := $(wildcard ../shared/data/binance/spot_*.gz)
+SOAK_SOURCE := $(if $(SOAK_RECORDINGS),--replay $(SOAK_RECORDINGS),)
+
+.PHONY: test-soak-1h
+test-soak-1h: $(STAMP) ## k2 soak for 1 hour (recordings if ../shared has them); report in bench/soak/
+	$(call confirm,The soak runs for one hour.)
+	$(BIN)/k2 soak --duration 1h $(SOAK_SOURCE) $(ARGS)
+
+.PHONY: test-soak-24h
+test-soak-24h: $(STAMP) ## k2 soak for 24 hours: CI only (the soak-weekly workflow)
+	@if [ "$(CI)" != "true" ]; then echo "test-soak-24h runs only in CI (CI=true): it occupies a machine for a day" >&2; exit 1; fi
+	$(BIN)/k2 soak --duration 24h $(SOAK_SOURCE) $(ARGS)
+
 .PHONY: test-pr
 test-pr: ci-quality test ## What a pull request must pass: lint, types, the default suite
 

@@ -1,6 +1,6 @@
-"""Candlestick charts with volume for `k2 query ohlcv --chart`: a self-contained HTML file
-(inline SVG with labels and tooltips, no scripts, no network) or a PNG. Pure: rows in, bytes
-out."""
+"""Charts as self-contained HTML (inline SVG, no scripts, no network) or PNG: candlesticks
+with volume for `k2 query ohlcv --chart`, and line charts over time for the `k2 soak` report.
+Pure: rows in, bytes out."""
 
 from __future__ import annotations
 
@@ -16,16 +16,51 @@ WIDTH, PRICE_HEIGHT, VOLUME_HEIGHT, MARGIN = 960, 360, 100, 60
 UP, DOWN = "#26a69a", "#ef5350"
 
 
+def line_charts_html(series: dict[str, list[tuple[float, float]]], title: str) -> str:
+    """One line chart per named series of (seconds, value) points, stacked."""
+    charts = [_line_svg(name, points) for name, points in series.items()]
+    return _page(title, "\n".join(charts))
+
+
+def _line_svg(name: str, points: list[tuple[float, float]]) -> str:
+    height = 160
+    if not points:
+        return f"<h3>{escape(name)}</h3><p>No samples.</p>"
+    times, values = [p[0] for p in points], [p[1] for p in points]
+    t0, t1 = min(times), max(times) or 1.0
+    low, high = min(values), max(values)
+    spread_t, spread_v = (t1 - t0) or 1.0, (high - low) or 1.0
+
+    def xy(t: float, v: float) -> str:
+        x = MARGIN + (t - t0) / spread_t * (WIDTH - 2 * MARGIN)
+        y = 10 + (1 - (v - low) / spread_v) * (height - 30)
+        return f"{x:.1f},{y:.1f}"
+
+    line = " ".join(xy(t, v) for t, v in points)
+    return (
+        f"<h3>{escape(name)}</h3><svg width='{WIDTH}' height='{height}' role='img'>"
+        f"<polyline fill='none' stroke='#1565c0' stroke-width='1.5' points='{line}'/>"
+        f"<text x='4' y='16' font-size='11'>{high:,.1f}</text>"
+        f"<text x='4' y='{height - 20}' font-size='11'>{low:,.1f}</text>"
+        f"<text x='{MARGIN}' y='{height - 4}' font-size='11'>{t0:,.0f} s</text>"
+        f"<text x='{WIDTH - MARGIN}' y='{height - 4}' font-size='11' text-anchor='end'>"
+        f"{t1:,.0f} s</text></svg>"
+    )
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{escape(title)}</title></head><body style='font-family:sans-serif'>"
+        f"<h1>{escape(title)}</h1>{body}</body></html>"
+    )
+
+
 def candlestick_html(bars: Sequence[dict[str, Any]], title: str = "") -> str:
     """One chart per symbol, bars in time order (as the query function returns them)."""
     symbols = sorted({bar["symbol"] for bar in bars})
     charts = [_symbol_svg([b for b in bars if b["symbol"] == s], s) for s in symbols]
-    body = "\n".join(charts) or "<p>No bars in this range.</p>"
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{escape(title or 'OHLCV')}</title></head><body style='font-family:sans-serif'>"
-        f"<h1>{escape(title or 'OHLCV')}</h1>{body}</body></html>"
-    )
+    return _page(title or "OHLCV", "\n".join(charts) or "<p>No bars in this range.</p>")
 
 
 def _symbol_svg(bars: list[dict[str, Any]], symbol: str) -> str:

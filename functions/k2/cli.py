@@ -16,6 +16,7 @@ from k2.lake_cli import add_lake_parser, format_symbols
 from k2.local.pipeline import RunOptions, RunReport, run
 from k2.local.stack_up import UpOptions, up
 from k2.query_cli import add_query_parser
+from k2.soak_cli import add_soak_parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_local_parser(commands)
     add_query_parser(commands)
     add_lake_parser(commands)
+    add_soak_parser(commands)
 
     record_parser = commands.add_parser(
         "record",

@@ -9,10 +9,13 @@ and the run fails on any loss, duplicate or regression. This module is pure: the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from k2.lake.reconcile import SymbolReport
 
@@ -114,3 +117,83 @@ def verdict(
         if seen and max(seen) > bound:
             reasons.append(f"{name} reached {max(seen):,.0f}, above {bound:,.0f}")
     return Verdict(ok=not reasons, reasons=reasons, worst=worst)
+
+
+# --- the local soak (`k2 soak`): one source replayed in a loop with fresh trade ids ----------
+
+_TRADE_ID = re.compile(rb'"t":(\d+)')
+
+
+@dataclass(frozen=True)
+class LoopedSource:
+    """A source whose trade ids are contiguous per symbol, replayed `cycles` times: cycle c
+    shifts every id by c * span, so the union of all cycles is known without storing it (the
+    soak's own memory must not grow with its length)."""
+
+    first_ids: dict[str, int]  # symbol -> first trade id of the source
+    counts: dict[str, int]  # symbol -> trades in the source
+    span: int  # ids between two cycles: the largest symbol's id range
+
+    @classmethod
+    def of(cls, trades: pa.Table) -> LoopedSource:
+        first_ids, counts = {}, {}
+        for row in (
+            trades.group_by("symbol")
+            .aggregate(
+                [("source_id", "min"), ("source_id", "max"), ("source_id", "count_distinct")]
+            )
+            .to_pylist()
+        ):
+            symbol, low, high = row["symbol"], row["source_id_min"], row["source_id_max"]
+            if high - low + 1 != row["source_id_count_distinct"]:
+                raise ValueError(f"{symbol}: trade ids are not contiguous; a soak source must be")
+            first_ids[symbol], counts[symbol] = low, high - low + 1
+        if not counts:
+            raise ValueError("the soak source holds no trades")
+        return cls(first_ids, counts, max(counts.values()))
+
+    def offset(self, cycle: int) -> int:
+        return cycle * self.span
+
+
+def shift_trade_ids(frame: bytes, offset: int) -> bytes:
+    """The frame with its trade id moved by `offset` (only spot trade frames carry one)."""
+    if not offset or b'@trade"' not in frame:
+        return frame
+    return _TRADE_ID.sub(lambda m: b'"t":%d' % (int(m[1]) + offset), frame, count=1)
+
+
+def reconcile_loops(source: LoopedSource, cycles: int, landed: pa.Table) -> list[SymbolReport]:
+    """Every id of every cycle exactly once in `landed` (symbol, source_sequence), computed
+    arithmetically: an id belongs to the soak if its distance from the symbol's first id
+    falls, modulo the span, inside the symbol's range, and within the cycles run."""
+    reports = []
+    for symbol, first in sorted(source.first_ids.items()):
+        ids = landed.filter(pc.equal(landed["symbol"], symbol))["source_sequence"]
+        rows = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=np.int64)
+        distance = np.unique(rows) - first
+        belongs = (distance >= 0) & (distance < cycles * source.span)
+        belongs &= distance % source.span < source.counts[symbol]
+        belonging, expected = int(belongs.sum()), cycles * source.counts[symbol]
+        reports.append(SymbolReport(
+            symbol=symbol, expected=expected, landed_rows=len(rows),
+            landed_distinct=len(distance), missing=expected - belonging,
+            duplicated=len(rows) - len(distance), unexpected=len(distance) - belonging,
+        ))  # fmt: skip
+    return reports
+
+
+def memory_slope_mb_per_hour(samples: Sequence[tuple[float, float]], warm_up: float = 0.1) -> float:
+    """Least-squares slope of (seconds, MB) after the first `warm_up` share of the run, when
+    caches and pools have filled: a leak shows as a steady positive slope."""
+    steady = [s for s in samples if s[0] >= samples[-1][0] * warm_up] if samples else []
+    if len(steady) < 2:
+        return 0.0
+    seconds = [s[0] for s in steady]
+    megabytes = [s[1] for s in steady]
+    mean_t, mean_m = sum(seconds) / len(seconds), sum(megabytes) / len(megabytes)
+    variance = sum((t - mean_t) ** 2 for t in seconds)
+    if not variance:
+        return 0.0
+    covariance = sum((t - mean_t) * (m - mean_m) for t, m in zip(seconds, megabytes, strict=True))
+    return covariance / variance * 3600

@@ -1,11 +1,24 @@
-"""The soak's arithmetic: fresh id ranges per run, and when a run passes."""
+"""The soak's arithmetic: fresh id ranges per run, when a run passes, and the local soak's
+loops (shifted ids, reconciliation without storing what was sent, the memory slope)."""
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
 from k2.lake.reconcile import SymbolReport
-from k2.soak import SOAK_SYMBOL, LoadStep, Thresholds, expected_trades, run_base_id, verdict
+from k2.soak import (
+    SOAK_SYMBOL,
+    LoadStep,
+    LoopedSource,
+    Thresholds,
+    expected_trades,
+    memory_slope_mb_per_hour,
+    reconcile_loops,
+    run_base_id,
+    shift_trade_ids,
+    verdict,
+)
 
 pytestmark = pytest.mark.unit
 CLEAN = SymbolReport(SOAK_SYMBOL, expected=200, landed_rows=200, landed_distinct=200,
@@ -71,3 +84,65 @@ def test_thresholds_come_from_the_schedule_input_and_reject_unknown_names():
     assert Thresholds.from_input(None) == Thresholds()
     with pytest.raises(ValueError, match="unknown thresholds"):
         Thresholds.from_input({"latency": 1})
+
+
+# --- the local soak's loop arithmetic ----------------------------------------------------------
+
+
+def trades_table(ids: dict[str, range]) -> pa.Table:
+    symbols = [s for s, r in ids.items() for _ in r]
+    return pa.table({"symbol": symbols, "source_id": [i for r in ids.values() for i in r]})
+
+
+def landed_table(ids: dict[str, list[int]]) -> pa.Table:
+    symbols = [s for s, r in ids.items() for _ in r]
+    return pa.table({"symbol": symbols, "source_sequence": [i for r in ids.values() for i in r]})
+
+
+LOOP = LoopedSource.of(trades_table({"BTCUSDT": range(100, 110), "ETHUSDT": range(500, 504)}))
+
+
+def test_a_looped_source_shifts_each_cycle_past_the_widest_symbol():
+    assert LOOP.span == 10
+    assert LOOP.counts == {"BTCUSDT": 10, "ETHUSDT": 4}
+    assert [LOOP.offset(c) for c in range(3)] == [0, 10, 20]
+
+
+def test_only_trade_frames_get_shifted_ids():
+    trade = b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":100,"p":"1"}}'
+    ticker = b'{"stream":"btcusdt@bookTicker","data":{"u":100,"s":"BTCUSDT","t":100}}'
+    assert b'"t":130' in shift_trade_ids(trade, 30)
+    assert shift_trade_ids(ticker, 30) == ticker
+
+
+def test_every_id_of_every_cycle_once_reconciles_clean():
+    landed = landed_table({"BTCUSDT": [*range(100, 110), *range(110, 120)],
+                           "ETHUSDT": [*range(500, 504), *range(510, 514)]})  # fmt: skip
+    reports = reconcile_loops(LOOP, cycles=2, landed=landed)
+    assert [(r.expected, r.missing, r.duplicated, r.unexpected) for r in reports] == [
+        (20, 0, 0, 0), (8, 0, 0, 0)
+    ]  # fmt: skip
+
+
+def test_loss_duplicates_and_ids_outside_the_cycles_are_each_counted():
+    landed = landed_table(
+        {
+            "BTCUSDT": [*range(100, 109), 105, 130],  # 109 lost, 105 twice, 130 stray
+            "ETHUSDT": [500, 501, 502, 503, 505],
+        }
+    )  # 505: gap between cycles
+    btc, eth = reconcile_loops(LOOP, cycles=1, landed=landed)
+    assert (btc.missing, btc.duplicated, btc.unexpected) == (1, 1, 1)
+    assert (eth.missing, eth.duplicated, eth.unexpected) == (0, 0, 1)
+
+
+def test_a_source_with_a_hole_in_its_ids_cannot_be_looped():
+    with pytest.raises(ValueError, match="not contiguous"):
+        LoopedSource.of(trades_table({"BTCUSDT": range(1, 4), "ETHUSDT": range(7, 12, 2)}))
+
+
+def test_the_memory_slope_ignores_warm_up_and_reads_in_mb_per_hour():
+    warm_up = [(0.0, 100.0), (10.0, 300.0)]
+    steady = [(float(t), 300.0 + t / 3600 * 12) for t in range(100, 3700, 100)]
+    assert memory_slope_mb_per_hour(warm_up + steady) == pytest.approx(12.0)
+    assert memory_slope_mb_per_hour([]) == 0.0

@@ -311,8 +311,10 @@ async def stream_through_connector(
     say: Progress,
     timeout_s: float = 600.0,
     duration_s: float | None = None,
+    speed: float = 0.0,
 ) -> tuple[Connector, bool]:
-    """Serve `frames` like Binance (max speed) to a connector writing to Kinesis; return once
+    """Serve `frames` like Binance (at `speed` x the recorded pace; 0: as fast as possible)
+    to a connector writing to Kinesis; return once
     every expected trade id has been forwarded and the connector's sink is drained (True),
     or when `duration_s` (or the timeout) has passed (False)."""
     last_ids = {
@@ -322,7 +324,7 @@ async def stream_through_connector(
         .aggregate([("source_id", "max")])
         .to_pylist()
     }
-    async with ReplayServer(frames, speed=0) as server:
+    async with ReplayServer(frames, speed=speed) as server:
         settings = ConnectorSettings(
             symbols=tuple(sorted(last_ids)), ws_base_url=server.url,
             rest_base_url=server.rest_url, connection=LOCAL_CONNECTIONS,
