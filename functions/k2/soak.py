@@ -121,18 +121,19 @@ def verdict(
 
 # --- the local soak (`k2 soak`): one source replayed in a loop with fresh trade ids ----------
 
+_TRADE_STREAM = re.compile(rb'"stream":"([a-z0-9_]+)@trade"')
 _TRADE_ID = re.compile(rb'"t":(\d+)')
 
 
 @dataclass(frozen=True)
 class LoopedSource:
-    """A source whose trade ids are contiguous per symbol, replayed `cycles` times: cycle c
-    shifts every id by c * span, so the union of all cycles is known without storing it (the
-    soak's own memory must not grow with its length)."""
+    """A source whose trade ids are contiguous per symbol, replayed `cycles` times: in cycle c
+    each symbol's ids move up by c times its own count, so every symbol's ids stay contiguous
+    across cycles (the connector sees no gap between two cycles) and the union of all cycles
+    is known without storing it (the soak's own memory must not grow with its length)."""
 
     first_ids: dict[str, int]  # symbol -> first trade id of the source
     counts: dict[str, int]  # symbol -> trades in the source
-    span: int  # ids between two cycles: the largest symbol's id range
 
     @classmethod
     def of(cls, trades: pa.Table) -> LoopedSource:
@@ -150,31 +151,33 @@ class LoopedSource:
             first_ids[symbol], counts[symbol] = low, high - low + 1
         if not counts:
             raise ValueError("the soak source holds no trades")
-        return cls(first_ids, counts, max(counts.values()))
+        return cls(first_ids, counts)
 
-    def offset(self, cycle: int) -> int:
-        return cycle * self.span
+    def offsets(self, cycle: int) -> dict[str, int]:
+        """Per symbol, how far cycle `cycle` moves its trade ids."""
+        return {symbol: cycle * count for symbol, count in self.counts.items()}
 
 
-def shift_trade_ids(frame: bytes, offset: int) -> bytes:
-    """The frame with its trade id moved by `offset` (only spot trade frames carry one)."""
-    if not offset or b'@trade"' not in frame:
+def shift_trade_ids(frame: bytes, offsets: Mapping[str, int]) -> bytes:
+    """The frame with its trade id moved by its symbol's offset (only spot trade frames
+    carry one; other frames come back unchanged)."""
+    stream = _TRADE_STREAM.search(frame)
+    offset = offsets.get(stream[1].decode().upper(), 0) if stream else 0
+    if not offset:
         return frame
     return _TRADE_ID.sub(lambda m: b'"t":%d' % (int(m[1]) + offset), frame, count=1)
 
 
 def reconcile_loops(source: LoopedSource, cycles: int, landed: pa.Table) -> list[SymbolReport]:
-    """Every id of every cycle exactly once in `landed` (symbol, source_sequence), computed
-    arithmetically: an id belongs to the soak if its distance from the symbol's first id
-    falls, modulo the span, inside the symbol's range, and within the cycles run."""
+    """Every id of every cycle exactly once in `landed` (symbol, source_sequence): per
+    symbol the cycles' ids are one contiguous range, so membership is arithmetic."""
     reports = []
     for symbol, first in sorted(source.first_ids.items()):
         ids = landed.filter(pc.equal(landed["symbol"], symbol))["source_sequence"]
         rows = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=np.int64)
         distance = np.unique(rows) - first
-        belongs = (distance >= 0) & (distance < cycles * source.span)
-        belongs &= distance % source.span < source.counts[symbol]
-        belonging, expected = int(belongs.sum()), cycles * source.counts[symbol]
+        expected = cycles * source.counts[symbol]
+        belonging = int(((distance >= 0) & (distance < expected)).sum())
         reports.append(SymbolReport(
             symbol=symbol, expected=expected, landed_rows=len(rows),
             landed_distinct=len(distance), missing=expected - belonging,

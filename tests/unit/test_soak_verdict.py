@@ -102,22 +102,25 @@ def landed_table(ids: dict[str, list[int]]) -> pa.Table:
 LOOP = LoopedSource.of(trades_table({"BTCUSDT": range(100, 110), "ETHUSDT": range(500, 504)}))
 
 
-def test_a_looped_source_shifts_each_cycle_past_the_widest_symbol():
-    assert LOOP.span == 10
+def test_each_cycle_continues_every_symbols_ids_without_a_gap():
     assert LOOP.counts == {"BTCUSDT": 10, "ETHUSDT": 4}
-    assert [LOOP.offset(c) for c in range(3)] == [0, 10, 20]
+    assert [LOOP.offsets(c) for c in range(3)] == [
+        {"BTCUSDT": 0, "ETHUSDT": 0}, {"BTCUSDT": 10, "ETHUSDT": 4}, {"BTCUSDT": 20, "ETHUSDT": 8}
+    ]  # fmt: skip
 
 
-def test_only_trade_frames_get_shifted_ids():
-    trade = b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":100,"p":"1"}}'
+def test_only_trade_frames_get_shifted_ids_by_their_symbols_offset():
+    btc = b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":100,"p":"1"}}'
+    eth = b'{"stream":"ethusdt@trade","data":{"e":"trade","E":1,"s":"ETHUSDT","t":500,"p":"1"}}'
     ticker = b'{"stream":"btcusdt@bookTicker","data":{"u":100,"s":"BTCUSDT","t":100}}'
-    assert b'"t":130' in shift_trade_ids(trade, 30)
-    assert shift_trade_ids(ticker, 30) == ticker
+    offsets = LOOP.offsets(2)
+    assert b'"t":120' in shift_trade_ids(btc, offsets)
+    assert b'"t":508' in shift_trade_ids(eth, offsets)
+    assert shift_trade_ids(ticker, offsets) == ticker
 
 
 def test_every_id_of_every_cycle_once_reconciles_clean():
-    landed = landed_table({"BTCUSDT": [*range(100, 110), *range(110, 120)],
-                           "ETHUSDT": [*range(500, 504), *range(510, 514)]})  # fmt: skip
+    landed = landed_table({"BTCUSDT": list(range(100, 120)), "ETHUSDT": list(range(500, 508))})
     reports = reconcile_loops(LOOP, cycles=2, landed=landed)
     assert [(r.expected, r.missing, r.duplicated, r.unexpected) for r in reports] == [
         (20, 0, 0, 0), (8, 0, 0, 0)
@@ -128,9 +131,9 @@ def test_loss_duplicates_and_ids_outside_the_cycles_are_each_counted():
     landed = landed_table(
         {
             "BTCUSDT": [*range(100, 109), 105, 130],  # 109 lost, 105 twice, 130 stray
-            "ETHUSDT": [500, 501, 502, 503, 505],
+            "ETHUSDT": [500, 501, 502, 503, 504],
         }
-    )  # 505: gap between cycles
+    )  # 504: a second cycle never run
     btc, eth = reconcile_loops(LOOP, cycles=1, landed=landed)
     assert (btc.missing, btc.duplicated, btc.unexpected) == (1, 1, 1)
     assert (eth.missing, eth.duplicated, eth.unexpected) == (0, 0, 1)

@@ -38,7 +38,9 @@ def free_port() -> int:
 
 @contextmanager
 def embedded_endpoint() -> Iterator[str]:
-    """Run a moto server for the duration of the block; yields its URL."""
+    """Run a moto server for the duration of the block; yields its URL. moto keeps its state
+    per process, not per server: a second endpoint in this process sees the first one's
+    resources until `reset()`."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -46,7 +46,7 @@ from k2.local.environment import scoped_environment
 from k2.local.event_source import KinesisEventSource, ShardProgress
 from k2.local.resources import LocalStack, create_resources
 from k2_connector.app import Connector, ConnectorSettings
-from k2_connector.replay_server import ReplayServer
+from k2_connector.replay_server import Faults, ReplayServer
 from k2_connector.streams import BINANCE_REST_URL, BINANCE_WS_URL
 from k2_connector.websocket import ConnectionSettings
 
@@ -312,6 +312,8 @@ async def stream_through_connector(
     timeout_s: float = 600.0,
     duration_s: float | None = None,
     speed: float = 0.0,
+    faults: Faults | None = None,
+    connection: ConnectionSettings = LOCAL_CONNECTIONS,
 ) -> tuple[Connector, bool]:
     """Serve `frames` like Binance (at `speed` x the recorded pace; 0: as fast as possible)
     to a connector writing to Kinesis; return once
@@ -324,10 +326,10 @@ async def stream_through_connector(
         .aggregate([("source_id", "max")])
         .to_pylist()
     }
-    async with ReplayServer(frames, speed=speed) as server:
+    async with ReplayServer(frames, speed=speed, faults=faults) as server:
         settings = ConnectorSettings(
             symbols=tuple(sorted(last_ids)), ws_base_url=server.url,
-            rest_base_url=server.rest_url, connection=LOCAL_CONNECTIONS,
+            rest_base_url=server.rest_url, connection=connection,
             journal_dir=journal_dir, flush_interval_s=0.05,
         )  # fmt: skip
         connector = Connector(settings, write)

@@ -136,9 +136,9 @@ def _replay_cycles(
     length_s = _cycle_seconds(frames, options.speed)
     cycles = max(1, int(options.duration_s // length_s)) if length_s else 1
     for cycle in range(cycles):
+        offsets = source.offsets(cycle)
         shifted = [
-            RecordedFrame(f.receive_ns, soak.shift_trade_ids(f.frame, source.offset(cycle)))
-            for f in frames
+            RecordedFrame(f.receive_ns, soak.shift_trade_ids(f.frame, offsets)) for f in frames
         ]
         expected = parse_frames([f.frame for f in shifted]).trades
         _, complete = asyncio.run(

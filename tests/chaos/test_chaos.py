@@ -1,0 +1,206 @@
+"""The chaos tier: the recorded session through the whole local pipeline under one fault at a
+time, then `k2 lake verify` against the recording: 0 missing, 0 duplicated, 0 unexpected.
+
+The pipeline is the one `k2 run` drives (replay server -> connector over a websocket ->
+Kinesis -> event source mapping -> normalize -> staging -> Iceberg committer), on a moto
+server behind tests/chaos/fault_proxy.py. Faults come from outside the code under test: the
+replay server's fault switches (websocket), the proxy (Kinesis, S3), a handler that dies
+mid-batch as a Lambda runtime would, and the committer's before-commit hook. Without
+../shared the session is generated instead (same wire format, contiguous ids).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any, cast
+
+import pytest
+
+from k2.adapters import aws
+from k2.adapters.iceberg_lake import TradesCommitter
+from k2.adapters.kinesis_writer import KinesisWriter
+from k2.binance.frames import parse_frames
+from k2.binance.generator import generate_frames
+from k2.binance.recording import read_recordings, write_recording
+from k2.local.endpoint import embedded_endpoint, endpoint_environment, reset
+from k2.local.environment import scoped_environment
+from k2.local.pipeline import (
+    LOCAL_CONNECTIONS,
+    LOCAL_HANDLER_ENV,
+    LOCAL_MAPPING,
+    count_dead_letters,
+    count_messages,
+    local_stack,
+    normalize_event_source,
+    polling,
+    stream_through_connector,
+)
+from k2.local.resources import create_resources
+from k2_connector.replay_server import Faults
+from k2_connector.websocket import ConnectionSettings
+from tests.chaos.fault_proxy import FaultPlan, FaultStats, fault_proxy
+from tests.conftest import BTC_RECORDING, ETH_RECORDING
+
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(90)]
+K2 = Path(sys.executable).parent / "k2"
+SPEED = 30.0  # x the recorded pace: the session lasts ~12 s, long enough for faults to recur
+
+
+class InjectedCrash(RuntimeError):
+    """A fault this tier injected (never raised by the code under test)."""
+
+
+@dataclass(frozen=True)
+class Chaos:
+    websocket: Faults = field(default_factory=Faults)
+    aws: FaultPlan = field(default_factory=FaultPlan)
+    connection: ConnectionSettings = LOCAL_CONNECTIONS
+    crash_handler_every: int = 0  # every Nth invocation dies after half its batch
+    crash_committer: bool = False  # the first commit dies after writing, before committing
+
+
+FAULTS = {
+    "websocket_drops": Chaos(websocket=Faults(drop_every=700)),
+    "stalls": Chaos(websocket=Faults(stall_every=3_000, stall_s=4.0)),
+    "server_shutdown": Chaos(websocket=Faults(shutdown_every=2_000)),
+    "rotation": Chaos(connection=replace(LOCAL_CONNECTIONS, rotate_after_s=2.0)),
+    "kinesis_throttling": Chaos(aws=FaultPlan(kinesis_throttle_fraction=0.30)),
+    "kinesis_outage": Chaos(aws=FaultPlan(kinesis_outage_after_s=2.0, kinesis_outage_s=10.0)),
+    "s3_errors": Chaos(aws=FaultPlan(s3_write_error_fraction=0.10)),
+    "handler_crash": Chaos(crash_handler_every=5),
+    "poison_frames": Chaos(websocket=Faults(malformed_every=100)),
+    "committer_crash": Chaos(crash_committer=True),
+}
+
+
+@dataclass
+class Outcome:
+    verify: dict[str, Any]
+    dead_letters: int
+    failed_batches: int
+    proxy: FaultStats
+    handler_crashes: int = 0
+    committer_crashes: int = 0
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The recorded session, or a generated one written as a recording."""
+    if BTC_RECORDING.is_file() and ETH_RECORDING.is_file():
+        return [BTC_RECORDING, ETH_RECORDING]
+    path = tmp_path_factory.mktemp("session") / "generated.gz"
+    with gzip.open(path, "wb") as out:
+        write_recording(generate_frames(["BTCUSDT", "ETHUSDT"], 6_000), cast(IO[bytes], out))
+    return [path]
+
+
+class CrashingHandler:
+    """Every `every`-th invocation runs the real handler on the first half of its records -
+    their staging files land - and then dies without answering."""
+
+    def __init__(self, handler: Callable[..., Any], every: int) -> None:
+        self.handler, self.every, self.calls, self.crashes = handler, every, 0, 0
+
+    def __call__(self, event: dict[str, Any], context: Any) -> Any:
+        self.calls += 1
+        if self.calls % self.every:
+            return self.handler(event, context)
+        records = event["Records"]
+        self.handler({**event, "Records": records[: max(1, len(records) // 2)]}, context)
+        self.crashes += 1
+        raise InjectedCrash(f"invocation {self.calls} died mid-batch")
+
+
+def run_under(chaos: Chaos, session: list[Path]) -> Outcome:
+    frames = list(read_recordings(session))
+    expected = parse_frames([f.frame for f in frames]).trades
+    with (
+        embedded_endpoint() as moto_url,
+        fault_proxy(moto_url, chaos.aws) as (url, proxy),
+        endpoint_environment(url),
+        scoped_environment(LOCAL_HANDLER_ENV),
+    ):
+        reset(moto_url)  # moto's state is process-wide: no run may see another's lake
+        local = local_stack(None, shards=2)
+        with scoped_environment(local.lake.as_env()):
+            queue_url = create_resources(local)
+            writer = KinesisWriter(aws.client("kinesis", url), local.stream_name)
+            event_source = normalize_event_source(local, LOCAL_MAPPING, queue_url)
+            crashing = CrashingHandler(event_source.handler, chaos.crash_handler_every)
+            if chaos.crash_handler_every:
+                event_source = replace(event_source, handler=crashing)
+            with polling(event_source), tempfile.TemporaryDirectory() as journal:
+                _, complete = asyncio.run(stream_through_connector(
+                    frames, expected, writer.put_frames, Path(journal), lambda *_: None,
+                    timeout_s=60, speed=SPEED, faults=chaos.websocket, connection=chaos.connection,
+                ))  # fmt: skip
+            assert complete, "the connector did not deliver the whole session in 60 s"
+            event_source.drain()
+            committer_crashes = _commit(local.lake, chaos.crash_committer)
+            return Outcome(
+                verify=_lake_verify(session),
+                dead_letters=count_dead_letters(local.lake),
+                failed_batches=count_messages(queue_url, url),
+                proxy=proxy.stats,
+                handler_crashes=crashing.crashes,
+                committer_crashes=committer_crashes,
+            )
+
+
+def _commit(lake: Any, crash_first: bool) -> int:
+    """One committer run (after a first one that dies between writing and committing)."""
+    crashes = 0
+    if crash_first:
+
+        def die() -> None:
+            raise InjectedCrash("committer died after writing its data files")
+
+        with pytest.raises(InjectedCrash):
+            TradesCommitter(lake, before_commit=die).run()
+        crashes = 1
+    TradesCommitter(lake).run()
+    return crashes
+
+
+def _lake_verify(session: list[Path]) -> dict[str, Any]:
+    """`k2 lake verify` itself, as a user runs it, against this endpoint and lake."""
+    result = subprocess.run(
+        [str(K2), "lake", "verify", "--source", *map(str, session), "--json"],
+        capture_output=True, text=True, timeout=60, env=dict(os.environ), check=False,
+    )  # fmt: skip
+    assert result.stdout, result.stderr[-2000:]
+    return {"exit": result.returncode, **json.loads(result.stdout)}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_the_session_lands_exactly_once_under(fault, session):
+    outcome = run_under(FAULTS[fault], session)
+    symbols = outcome.verify["symbols"]
+    crashes = outcome.handler_crashes + outcome.committer_crashes
+    print(f"{fault}: {json.dumps(symbols)} proxy={outcome.proxy} "
+          f"dead_letters={outcome.dead_letters} crashes={crashes}")  # fmt: skip
+    assert outcome.verify["exit"] == 0, symbols
+    assert outcome.verify["ok"] is True
+    assert all(s["missing"] == s["duplicated"] == s["unexpected"] == 0 for s in symbols)
+    assert outcome.failed_batches == 0
+    injected = {
+        "kinesis_throttling": outcome.proxy.throttled_entries,
+        "kinesis_outage": outcome.proxy.refused_puts,
+        "s3_errors": outcome.proxy.s3_write_errors,
+        "handler_crash": outcome.handler_crashes,
+        "poison_frames": outcome.dead_letters,
+        "committer_crash": outcome.committer_crashes,
+    }
+    if fault in injected:
+        assert injected[fault] > 0, f"{fault}: the fault never happened; the test proves nothing"
+    if fault != "poison_frames":
+        assert outcome.dead_letters == 0
