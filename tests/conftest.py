@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import boto3
 import pytest
@@ -15,6 +16,8 @@ from moto import mock_aws
 
 from k2.adapters import aws
 from k2.adapters.lake import ensure_staging_table
+from k2.binance.generator import generate_frames
+from k2.binance.recording import write_recording
 from k2.config import LakeSettings
 from k2.local import event_source
 from k2.local.endpoint import LOCAL_CREDENTIALS, embedded_endpoint, reset
@@ -118,3 +121,14 @@ def server_lake(moto_server: str) -> Iterator[LakeSettings]:
         create_lake(settings)
         with scoped_environment(settings.as_env()):
             yield settings
+
+
+@pytest.fixture(scope="module")
+def replay_session(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The recorded session, or (without ../shared) a generated one written as a recording."""
+    if BTC_RECORDING.is_file() and ETH_RECORDING.is_file():
+        return [BTC_RECORDING, ETH_RECORDING]
+    path = tmp_path_factory.mktemp("session") / "generated.gz"
+    with gzip.open(path, "wb") as out:
+        write_recording(generate_frames(["BTCUSDT", "ETHUSDT"], 6_000), cast(IO[bytes], out))
+    return [path]

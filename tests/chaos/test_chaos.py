@@ -12,16 +12,13 @@ mid-batch as a Lambda runtime would, and the committer's before-commit hook. Wit
 from __future__ import annotations
 
 import asyncio
-import gzip
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
 
 import pytest
 
@@ -29,8 +26,7 @@ from k2.adapters import aws
 from k2.adapters.iceberg_lake import TradesCommitter
 from k2.adapters.kinesis_writer import KinesisWriter
 from k2.binance.frames import parse_frames
-from k2.binance.generator import generate_frames
-from k2.binance.recording import read_recordings, write_recording
+from k2.binance.recording import read_recordings
 from k2.local.endpoint import embedded_endpoint, endpoint_environment, reset
 from k2.local.environment import scoped_environment
 from k2.local.pipeline import (
@@ -48,7 +44,7 @@ from k2.local.resources import create_resources
 from k2_connector.replay_server import Faults
 from k2_connector.websocket import ConnectionSettings
 from tests.chaos.fault_proxy import FaultPlan, FaultStats, fault_proxy
-from tests.conftest import BTC_RECORDING, ETH_RECORDING
+from tests.pipeline_harness import assert_exactly_once, lake_verify
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(90)]
 K2 = Path(sys.executable).parent / "k2"
@@ -90,17 +86,6 @@ class Outcome:
     proxy: FaultStats
     handler_crashes: int = 0
     committer_crashes: int = 0
-
-
-@pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """The recorded session, or a generated one written as a recording."""
-    if BTC_RECORDING.is_file() and ETH_RECORDING.is_file():
-        return [BTC_RECORDING, ETH_RECORDING]
-    path = tmp_path_factory.mktemp("session") / "generated.gz"
-    with gzip.open(path, "wb") as out:
-        write_recording(generate_frames(["BTCUSDT", "ETHUSDT"], 6_000), cast(IO[bytes], out))
-    return [path]
 
 
 class CrashingHandler:
@@ -147,7 +132,7 @@ def run_under(chaos: Chaos, session: list[Path]) -> Outcome:
             event_source.drain()
             committer_crashes = _commit(local.lake, chaos.crash_committer)
             return Outcome(
-                verify=_lake_verify(session),
+                verify=lake_verify(session),
                 dead_letters=count_dead_letters(local.lake),
                 failed_batches=count_messages(queue_url, url),
                 proxy=proxy.stats,
@@ -171,26 +156,14 @@ def _commit(lake: Any, crash_first: bool) -> int:
     return crashes
 
 
-def _lake_verify(session: list[Path]) -> dict[str, Any]:
-    """`k2 lake verify` itself, as a user runs it, against this endpoint and lake."""
-    result = subprocess.run(
-        [str(K2), "lake", "verify", "--source", *map(str, session), "--json"],
-        capture_output=True, text=True, timeout=60, env=dict(os.environ), check=False,
-    )  # fmt: skip
-    assert result.stdout, result.stderr[-2000:]
-    return {"exit": result.returncode, **json.loads(result.stdout)}
-
-
 @pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_the_session_lands_exactly_once_under(fault, session):
-    outcome = run_under(FAULTS[fault], session)
+def test_the_session_lands_exactly_once_under(fault, replay_session):
+    outcome = run_under(FAULTS[fault], replay_session)
     symbols = outcome.verify["symbols"]
     crashes = outcome.handler_crashes + outcome.committer_crashes
     print(f"{fault}: {json.dumps(symbols)} proxy={outcome.proxy} "
           f"dead_letters={outcome.dead_letters} crashes={crashes}")  # fmt: skip
-    assert outcome.verify["exit"] == 0, symbols
-    assert outcome.verify["ok"] is True
-    assert all(s["missing"] == s["duplicated"] == s["unexpected"] == 0 for s in symbols)
+    assert_exactly_once(outcome.verify)
     assert outcome.failed_batches == 0
     injected = {
         "kinesis_throttling": outcome.proxy.throttled_entries,

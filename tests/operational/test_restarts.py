@@ -1,0 +1,118 @@
+"""The operational tier: components of the local pipeline stopped and restarted mid-stream,
+then `k2 lake verify` against the session: 0 missing, 0 duplicated, 0 unexpected.
+
+- the connector stopped mid-stream (what its SIGTERM handler does) and a new one started on
+  the same journal, while the replay server starts the session over;
+- the event source mapping's runner killed after a few batches and a new one resumed from
+  the checkpoints the first one reached, as Lambda's mapping resumes from stored checkpoints.
+(The connector process itself under SIGTERM is tests/connector/test_connector_process.py.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from k2.adapters import aws
+from k2.adapters.iceberg_lake import TradesCommitter
+from k2.adapters.kinesis_writer import KinesisWriter
+from k2.binance.frames import parse_frames
+from k2.binance.recording import RecordedFrame, read_recordings
+from k2.local.endpoint import embedded_endpoint, endpoint_environment, reset
+from k2.local.environment import scoped_environment
+from k2.local.event_source import KinesisEventSource, ShardProgress
+from k2.local.pipeline import (
+    LOCAL_HANDLER_ENV,
+    LOCAL_MAPPING,
+    local_stack,
+    normalize_event_source,
+    polling,
+    stream_through_connector,
+)
+from k2.local.resources import LocalStack, create_resources
+from tests.pipeline_harness import assert_exactly_once, lake_verify
+
+pytestmark = [pytest.mark.operational, pytest.mark.timeout(300)]
+
+
+@dataclass
+class Pipeline:
+    local: LocalStack
+    queue_url: str
+    writer: KinesisWriter
+    frames: list[RecordedFrame]
+    journal: Path
+
+    def stream(self, speed: float, duration_s: float | None = None) -> bool:
+        """One connector over the whole session (or until `duration_s`); True if complete."""
+        expected = parse_frames([f.frame for f in self.frames]).trades
+        _, complete = asyncio.run(stream_through_connector(
+            self.frames, expected, self.writer.put_frames, self.journal, lambda *_: None,
+            timeout_s=120, duration_s=duration_s, speed=speed,
+        ))  # fmt: skip
+        return complete
+
+    def event_source(self, batch_size: int = LOCAL_MAPPING.batch_size) -> KinesisEventSource:
+        mapping = replace(LOCAL_MAPPING, batch_size=batch_size)
+        return normalize_event_source(self.local, mapping, self.queue_url)
+
+
+@contextmanager
+def pipeline(session: list[Path]) -> Iterator[Pipeline]:
+    with (
+        embedded_endpoint() as url,
+        endpoint_environment(url),
+        scoped_environment(LOCAL_HANDLER_ENV),
+    ):
+        reset(url)  # moto's state is process-wide
+        local = local_stack(None, shards=2)
+        with scoped_environment(local.lake.as_env()), tempfile.TemporaryDirectory() as journal:
+            queue_url = create_resources(local)
+            writer = KinesisWriter(aws.client("kinesis", url), local.stream_name)
+            yield Pipeline(local, queue_url, writer, list(read_recordings(session)), Path(journal))
+
+
+def test_a_connector_restarted_mid_stream_resumes_from_its_journal(replay_session):
+    with pipeline(replay_session) as p:
+        event_source = p.event_source()
+        with polling(event_source):
+            assert not p.stream(speed=30, duration_s=4)  # stopped mid-session, as by SIGTERM
+            assert p.stream(speed=0)  # a new connector, the same journal; the server restarts
+        event_source.drain()
+        TradesCommitter(p.local.lake).run()
+        assert_exactly_once(lake_verify(replay_session))
+
+
+class RunnerKilled(Exception):
+    """Stands for the mapping's runner process dying."""
+
+
+def test_the_mapping_resumes_from_its_checkpoints_after_its_runner_dies(replay_session):
+    with pipeline(replay_session) as p:
+        assert p.stream(speed=0)
+        first = p.event_source(batch_size=5)  # small batches: the runner dies mid-backlog
+
+        def die_after_three_batches(progress: ShardProgress) -> None:
+            if sum(s.invocations for s in first.shards.values()) >= 3:
+                raise RunnerKilled
+
+        with pytest.raises(RunnerKilled):
+            first.drain(die_after_three_batches)
+        checkpoints = {
+            sid: ShardProgress(sid, checkpoint=s.checkpoint) for sid, s in first.shards.items()
+        }
+        second = p.event_source(batch_size=5)
+        second.shards.update(checkpoints)
+        second.drain()
+        done_first = sum(s.records for s in first.shards.values())
+        done_second = sum(s.records for s in second.shards.values())
+        assert 0 < done_first < p.writer.stats.records
+        assert done_first + done_second == p.writer.stats.records  # nothing read twice
+        TradesCommitter(p.local.lake).run()
+        assert_exactly_once(lake_verify(replay_session))
