@@ -59,6 +59,10 @@ test-unit-parallel: $(STAMP) ## Unit tests on every core
 test-integration: $(STAMP) ## Integration tests (moto server, or AWS_ENDPOINT_URL)
 	$(PYTEST) -m "integration and not slow" $(ARGS)
 
+.PHONY: test-slow
+test-slow: $(STAMP) ## The slow tier and the shortened soak test (not in make test)
+	$(PYTEST) $(PARALLEL) -m "slow or soak" $(ARGS)
+
 .PHONY: test-performance
 test-performance: $(STAMP) ## Benchmarks-as-tests (marker performance)
 	$(PYTEST) -m performance $(ARGS)

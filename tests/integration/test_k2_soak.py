@@ -1,5 +1,6 @@
 """`k2 soak`, shortened: a few cycles of generated frames at high speed through the whole
-local pipeline; the report reconciles every cycle and carries the samples and the slope."""
+local pipeline; the report reconciles every cycle and carries the samples and the slope.
+It belongs to the soak tier (`pytest -m soak`); the duration parser is a unit test."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import pytest
 
 from k2.soak_cli import duration_seconds
 
-pytestmark = pytest.mark.integration
 K2 = Path(sys.executable).parent / "k2"
 
 
+@pytest.mark.soak
+@pytest.mark.integration
 def test_a_short_soak_loses_nothing_and_reports_its_samples(tmp_path):
     result = subprocess.run(
         [str(K2), "soak", "--duration", "15s", "--speed", "40", "--sample-every", "1",
@@ -37,6 +39,7 @@ def test_a_short_soak_loses_nothing_and_reports_its_samples(tmp_path):
     assert "<svg" in Path(summary["files"]["html"]).read_text()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("10m", 600), ("24h", 86_400)])
 def test_durations_read_like_the_makefile_writes_them(text, seconds):
     assert duration_seconds(text) == seconds

@@ -63,7 +63,10 @@ def wait_for_trades(url: str, expected: dict[str, int], timeout_s: float = 120) 
     raise AssertionError(f"trades landed so far: {counts}")
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+# SIGTERM (what ECS and Docker send) in the default run; Ctrl-C's SIGINT in the slow tier.
+@pytest.mark.parametrize(
+    "stop_signal", [pytest.param(signal.SIGINT, marks=pytest.mark.slow), signal.SIGTERM]
+)
 def test_local_up_serves_queries_while_running_and_stops_cleanly(stop_signal):
     process = subprocess.Popen(
         [sys.executable, "-m", "k2.cli", "local", "up", "--port", "0", "--speed", "0",
