@@ -16,6 +16,17 @@ from tests.sam_template import ROOT, resources_of_type, sam_template, translated
 
 pytestmark = pytest.mark.unit
 
+# What a state machine needs to deliver its own logs to CloudWatch Logs.
+LOG_DELIVERY = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
 # What each role may do: exactly these actions, no more (the spec of least privilege).
 ROLE_ACTIONS = {
     "NormalizeFunctionRole": {
@@ -75,17 +86,7 @@ ROLE_ACTIONS = {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
     },
-    "SoakStateMachineRole": {
-        "lambda:InvokeFunction",
-        "logs:CreateLogDelivery",
-        "logs:GetLogDelivery",
-        "logs:UpdateLogDelivery",
-        "logs:DeleteLogDelivery",
-        "logs:ListLogDeliveries",
-        "logs:PutResourcePolicy",
-        "logs:DescribeResourcePolicies",
-        "logs:DescribeLogGroups",
-    },
+    "SoakStateMachineRole": {"lambda:InvokeFunction", *LOG_DELIVERY},
     "CommitterFunctionScheduleRole": {"lambda:InvokeFunction"},
     "SoakStateMachineWeeklyRole": {"states:StartExecution"},
     "CodeDeployServiceRole": set(),  # AWS's managed CodeDeploy-for-Lambda policy only
@@ -94,14 +95,7 @@ ROLE_ACTIONS = {
 RESOURCE_STAR_REQUIRED = {
     "ecr:GetAuthorizationToken",
     "cloudwatch:GetMetricData",
-    "logs:CreateLogDelivery",
-    "logs:GetLogDelivery",
-    "logs:UpdateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:DescribeResourcePolicies",
-    "logs:DescribeLogGroups",
+    *LOG_DELIVERY,
 }
 # AWS managed policies SAM attaches, each for a reason AWS defines: logs, X-Ray, CodeDeploy.
 ALLOWED_MANAGED_POLICIES = {
