@@ -6,7 +6,9 @@ test:
 - Kinesis throttling: a share of PutRecords entries is answered with
   ProvisionedThroughputExceededException and NOT forwarded (Kinesis stores no failed entry);
 - a Kinesis outage: for a time window every PutRecords/PutRecord call gets HTTP 503;
-- S3 5xx: a share of S3 writes (PUT, POST) is answered with 500 InternalError, not forwarded.
+- S3 5xx: a share of S3 writes (PUT, POST) is answered with 500 InternalError, not forwarded;
+- an endpoint restart: for a time window every request of every service is dropped unanswered
+  (its state survives, as a real service's does).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class FaultPlan:
     kinesis_outage_after_s: float | None = None
     kinesis_outage_s: float = 0.0
     s3_write_error_fraction: float = 0.0
+    endpoint_down_after_s: float | None = None  # every request, every service: dropped
+    endpoint_down_s: float = 0.0
     seed: int = 7
 
 
@@ -45,6 +49,7 @@ class FaultStats:
     throttled_entries: int = 0
     refused_puts: int = 0
     s3_write_errors: int = 0
+    dropped_while_down: int = 0
     forwarded: int = 0
 
 
@@ -60,9 +65,14 @@ class FaultProxy:
             return self._rng.random() < fraction
 
     def kinesis_down(self) -> bool:
-        after = self.plan.kinesis_outage_after_s
+        return self._within(self.plan.kinesis_outage_after_s, self.plan.kinesis_outage_s)
+
+    def endpoint_down(self) -> bool:
+        return self._within(self.plan.endpoint_down_after_s, self.plan.endpoint_down_s)
+
+    def _within(self, after: float | None, duration: float) -> bool:
         elapsed = time.monotonic() - self._started
-        return after is not None and after <= elapsed < after + self.plan.kinesis_outage_s
+        return after is not None and after <= elapsed < after + duration
 
 
 @contextmanager
@@ -99,6 +109,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         target = self.headers.get("X-Amz-Target", "")
         proxy = self.proxy
+        if proxy.endpoint_down():  # as a restarting service: the connection just closes
+            proxy.stats.dropped_while_down += 1
+            self.close_connection = True
+            return
         if target.endswith((".PutRecords", ".PutRecord")) and proxy.kinesis_down():
             proxy.stats.refused_puts += 1
             self._reply(503, OUTAGE_ERROR, "application/x-amz-json-1.1")

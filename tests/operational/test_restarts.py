@@ -4,7 +4,8 @@ then `k2 lake verify` against the session: 0 missing, 0 duplicated, 0 unexpected
 - the connector stopped mid-stream (what its SIGTERM handler does) and a new one started on
   the same journal, while the replay server starts the session over;
 - the event source mapping's runner killed after a few batches and a new one resumed from
-  the checkpoints the first one reached, as Lambda's mapping resumes from stored checkpoints.
+  the checkpoints the first one reached, as Lambda's mapping resumes from stored checkpoints;
+- the AWS endpoint restarting: every request of every component dropped for 6 s mid-stream.
 (The connector process itself under SIGTERM is tests/connector/test_connector_process.py.)
 """
 
@@ -36,6 +37,7 @@ from k2.local.pipeline import (
     stream_through_connector,
 )
 from k2.local.resources import LocalStack, create_resources
+from tests.chaos.fault_proxy import FaultPlan, FaultProxy, fault_proxy
 from tests.pipeline_harness import assert_exactly_once, lake_verify
 
 pytestmark = [pytest.mark.operational, pytest.mark.timeout(300)]
@@ -48,6 +50,7 @@ class Pipeline:
     writer: KinesisWriter
     frames: list[RecordedFrame]
     journal: Path
+    proxy: FaultProxy | None = None
 
     def stream(self, speed: float, duration_s: float | None = None) -> bool:
         """One connector over the whole session (or until `duration_s`); True if complete."""
@@ -64,18 +67,21 @@ class Pipeline:
 
 
 @contextmanager
-def pipeline(session: list[Path]) -> Iterator[Pipeline]:
+def pipeline(session: list[Path], faults: FaultPlan | None = None) -> Iterator[Pipeline]:
+    """The local pipeline's resources on a fresh moto server, behind the fault proxy."""
     with (
-        embedded_endpoint() as url,
+        embedded_endpoint() as moto_url,
+        fault_proxy(moto_url, faults or FaultPlan()) as (url, proxy),
         endpoint_environment(url),
         scoped_environment(LOCAL_HANDLER_ENV),
     ):
-        reset(url)  # moto's state is process-wide
+        reset(moto_url)  # moto's state is process-wide
         local = local_stack(None, shards=2)
         with scoped_environment(local.lake.as_env()), tempfile.TemporaryDirectory() as journal:
             queue_url = create_resources(local)
             writer = KinesisWriter(aws.client("kinesis", url), local.stream_name)
-            yield Pipeline(local, queue_url, writer, list(read_recordings(session)), Path(journal))
+            frames = list(read_recordings(session))
+            yield Pipeline(local, queue_url, writer, frames, Path(journal), proxy)
 
 
 def test_a_connector_restarted_mid_stream_resumes_from_its_journal(replay_session):
@@ -115,4 +121,20 @@ def test_the_mapping_resumes_from_its_checkpoints_after_its_runner_dies(replay_s
         assert 0 < done_first < p.writer.stats.records
         assert done_first + done_second == p.writer.stats.records  # nothing read twice
         TradesCommitter(p.local.lake).run()
+        assert_exactly_once(lake_verify(replay_session))
+
+
+def test_the_pipeline_rides_out_an_endpoint_restart(replay_session):
+    """Every AWS call of every component - connector puts, mapping reads, handler writes -
+    goes unanswered for 6 s mid-stream; all of them retry and nothing is lost or doubled."""
+    plan = FaultPlan(endpoint_down_after_s=3.0, endpoint_down_s=6.0)
+    with pipeline(replay_session, plan) as p:
+        event_source = p.event_source()
+        with polling(event_source):
+            assert p.stream(speed=30)
+        event_source.drain()
+        TradesCommitter(p.local.lake).run()
+        assert p.proxy is not None
+        assert p.proxy.stats.dropped_while_down > 0  # the restart really happened mid-stream
+        assert event_source.unreachable > 0  # and the mapping waited it out
         assert_exactly_once(lake_verify(replay_session))

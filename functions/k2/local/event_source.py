@@ -11,6 +11,8 @@ now. As Lambda does:
   are skipped and a `KinesisBatchInfo` record naming them goes to the on-failure destination.
 Without a destination nothing is skipped (that would lose data silently): the runner stops
 with BatchRetriesExhaustedError, leaving the checkpoint before the failed records.
+While polling, an unreachable stream (connection errors, 5xx, throttling) is waited out and
+reading resumes from the checkpoints, as the managed mapping does; any other error stops it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from threading import Event
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from k2.local.lambda_context import LocalLambdaContext
 
@@ -74,7 +79,9 @@ class KinesisEventSource:
     on_failure: Callable[[dict[str, Any]], None] | None = None  # e.g. an SQS send_message
     clock: Callable[[], float] = time.time
     idle_poll_s: float = 0.05
+    unreachable_retry_s: float = 1.0
     shards: dict[str, ShardProgress] = field(default_factory=dict)
+    unreachable: int = 0  # times polling found the stream unreachable and waited
 
     @property
     def stream_arn(self) -> str:
@@ -89,7 +96,17 @@ class KinesisEventSource:
         """Deliver records as they arrive until `stop` is set, as the mapping does in AWS.
         Records that arrive after `stop` stay in the stream: `drain()` picks them up."""
         while not stop.is_set():
-            if not self._step_every_shard(on_batch):
+            try:
+                delivered = self._step_every_shard(on_batch)
+            except (BotoCoreError, ClientError) as error:
+                if not _transient(error):
+                    raise
+                self.unreachable += 1
+                for progress in self.shards.values():  # a read in flight is read again
+                    progress.iterator = None
+                stop.wait(self.unreachable_retry_s)
+                continue
+            if not delivered:
                 stop.wait(self.idle_poll_s)
 
     def latencies(self) -> list[float]:
@@ -256,6 +273,17 @@ class KinesisEventSource:
             StreamName=self.stream_name, ShardId=shard_id, **kwargs
         )
         return str(response["ShardIterator"])
+
+
+def _transient(error: BotoCoreError | ClientError) -> bool:
+    """Worth waiting out: the endpoint unreachable, failing (5xx) or throttling."""
+    if isinstance(error, BotoCoreError):
+        return isinstance(error, EndpointUnreachable | HTTPClientError)  # refused, reset, timeout
+    response = error.response
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    code = response.get("Error", {}).get("Code", "")
+    return status >= 500 or code in {"ProvisionedThroughputExceededException", "Throttling",
+                                      "ThrottlingException", "LimitExceededException"}  # fmt: skip
 
 
 def kinesis_event(records: list[dict[str, Any]], shard_id: str, stream_arn: str) -> dict[str, Any]:
