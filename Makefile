@@ -35,7 +35,7 @@ run: $(STAMP) ## The main job: replay server -> connector (websocket) -> Kinesis
 # The default suite in parallel: pytest-xdist, one worker per core, at most 4 (each worker
 # runs its own moto server and DuckDB; more would not make a laptop faster, only hotter).
 PYTEST := $(BIN)/pytest -q
-PARALLEL := -n auto --maxprocesses=4
+PARALLEL := -n auto --maxprocesses=4 --dist worksteal
 # Tiers that inject faults or run long ask first, unless CI=true or CONFIRM=1.
 define confirm
 	@if [ "$(CI)" != "true" ] && [ "$(CONFIRM)" != "1" ]; then \
