@@ -46,6 +46,7 @@ from k2.local.pipeline import (
     LOCAL_MAPPING,
     local_stack,
     normalize_event_source,
+    polling,
     stream_through_connector,
 )
 from k2.local.resources import create_resources
@@ -109,7 +110,7 @@ def run_soak(options: SoakOptions, say: Say) -> SoakReport:
         committer = PeriodicCommitter(local.lake, options.commit_every_s, say)
         sampler = _Sampler(writer, event_source, options.sample_every_s, say)
         journal = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="k2-soak-")))
-        with event_source_polling(event_source), committer.running(), sampler.running():
+        with polling(event_source), committer.running(), sampler.running():
             cycles = _replay_cycles(frames, source, options, writer, journal, say)
         event_source.drain()
         TradesCommitter(local.lake).run()
@@ -117,10 +118,6 @@ def run_soak(options: SoakOptions, say: Say) -> SoakReport:
         report = _report(options, source, cycles, sampler.samples, landed)
     report.files = _write(report, options.out_dir)
     return report
-
-
-def event_source_polling(event_source: KinesisEventSource) -> Any:
-    return in_background(event_source.poll, "event-source-mapping")
 
 
 def _replay_cycles(
