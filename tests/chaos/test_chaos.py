@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -47,7 +46,6 @@ from tests.chaos.fault_proxy import FaultPlan, FaultStats, fault_proxy
 from tests.pipeline_harness import assert_exactly_once, lake_verify
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(90)]
-K2 = Path(sys.executable).parent / "k2"
 SPEED = 30.0  # x the recorded pace: the session lasts ~12 s, long enough for faults to recur
 
 
