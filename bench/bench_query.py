@@ -48,10 +48,13 @@ def main() -> None:
         hour = START + timedelta(hours=6)
         page = {"symbol": "ETHUSDT", "limit": "1000", "start": hour.isoformat(),
                 "end": (hour + timedelta(hours=1)).isoformat()}  # fmt: skip
+        aggregate = {"sql": "SELECT symbol, count(*) AS trades, sum(quantity) AS volume "
+                             "FROM trades GROUP BY symbol ORDER BY symbol"}  # fmt: skip
         measurements = {}
         for name, kind, params in [("ohlcv_1m_one_symbol", "ohlcv", one),
                                    ("ohlcv_1m_all_symbols", "ohlcv", every),
-                                   ("trades_page_1000", "trades", page)]:  # fmt: skip
+                                   ("trades_page_1000", "trades", page),
+                                   ("sql_count_by_symbol", "sql", aggregate)]:  # fmt: skip
             timed(engine, kind, params)  # warm-up: catalog, metadata, page cache
             samples = repeat(3, lambda kind=kind, params=params: timed(engine, kind, params)[0])
             rows = timed(engine, kind, params)[1]
