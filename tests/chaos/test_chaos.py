@@ -11,9 +11,7 @@ mid-batch as a Lambda runtime would, and the committer's before-commit hook. Wit
 
 from __future__ import annotations
 
-import asyncio
 import json
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,29 +19,17 @@ from typing import Any
 
 import pytest
 
-from k2.adapters import aws
 from k2.adapters.iceberg_lake import TradesCommitter
-from k2.adapters.kinesis_writer import KinesisWriter
-from k2.binance.frames import parse_frames
-from k2.binance.recording import read_recordings
-from k2.local.endpoint import embedded_endpoint, endpoint_environment, reset
-from k2.local.environment import scoped_environment
 from k2.local.pipeline import (
     LOCAL_CONNECTIONS,
-    LOCAL_HANDLER_ENV,
-    LOCAL_MAPPING,
     count_dead_letters,
     count_messages,
-    local_stack,
-    normalize_event_source,
     polling,
-    stream_through_connector,
 )
-from k2.local.resources import create_resources
 from k2_connector.replay_server import Faults
 from k2_connector.websocket import ConnectionSettings
-from tests.chaos.fault_proxy import FaultPlan, FaultStats, fault_proxy
-from tests.pipeline_harness import assert_exactly_once, lake_verify
+from tests.chaos.fault_proxy import FaultPlan, FaultStats
+from tests.pipeline_harness import assert_exactly_once, lake_verify, pipeline
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(90)]
 SPEED = 30.0  # x the recorded pace: the session lasts ~12 s, long enough for faults to recur
@@ -104,39 +90,24 @@ class CrashingHandler:
 
 
 def run_under(chaos: Chaos, session: list[Path]) -> Outcome:
-    frames = list(read_recordings(session))
-    expected = parse_frames([f.frame for f in frames]).trades
-    with (
-        embedded_endpoint() as moto_url,
-        fault_proxy(moto_url, chaos.aws) as (url, proxy),
-        endpoint_environment(url),
-        scoped_environment(LOCAL_HANDLER_ENV),
-    ):
-        reset(moto_url)  # moto's state is process-wide: no run may see another's lake
-        local = local_stack(None, shards=2)
-        with scoped_environment(local.lake.as_env()):
-            queue_url = create_resources(local)
-            writer = KinesisWriter(aws.client("kinesis", url), local.stream_name)
-            event_source = normalize_event_source(local, LOCAL_MAPPING, queue_url)
-            crashing = CrashingHandler(event_source.handler, chaos.crash_handler_every)
-            if chaos.crash_handler_every:
-                event_source = replace(event_source, handler=crashing)
-            with polling(event_source), tempfile.TemporaryDirectory() as journal:
-                _, complete = asyncio.run(stream_through_connector(
-                    frames, expected, writer.put_frames, Path(journal), lambda *_: None,
-                    timeout_s=60, speed=SPEED, faults=chaos.websocket, connection=chaos.connection,
-                ))  # fmt: skip
-            assert complete, "the connector did not deliver the whole session in 60 s"
-            event_source.drain()
-            committer_crashes = _commit(local.lake, chaos.crash_committer)
-            return Outcome(
-                verify=lake_verify(session),
-                dead_letters=count_dead_letters(local.lake),
-                failed_batches=count_messages(queue_url, url),
-                proxy=proxy.stats,
-                handler_crashes=crashing.crashes,
-                committer_crashes=committer_crashes,
-            )
+    with pipeline(session, chaos.aws) as p:
+        event_source = p.event_source()
+        crashing = CrashingHandler(event_source.handler, chaos.crash_handler_every)
+        if chaos.crash_handler_every:
+            event_source = replace(event_source, handler=crashing)
+        with polling(event_source):
+            delivered = p.stream(SPEED, faults=chaos.websocket, connection=chaos.connection)
+        assert delivered, "the connector did not deliver the whole session"
+        event_source.drain()
+        committer_crashes = _commit(p.local.lake, chaos.crash_committer)
+        return Outcome(
+            verify=lake_verify(session),
+            dead_letters=count_dead_letters(p.local.lake),
+            failed_batches=count_messages(p.queue_url, p.endpoint),
+            proxy=p.proxy.stats,
+            handler_crashes=crashing.crashes,
+            committer_crashes=committer_crashes,
+        )
 
 
 def _commit(lake: Any, crash_first: bool) -> int:

@@ -11,77 +11,15 @@ then `k2 lake verify` against the session: 0 missing, 0 duplicated, 0 unexpected
 
 from __future__ import annotations
 
-import asyncio
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from pathlib import Path
-
 import pytest
 
-from k2.adapters import aws
 from k2.adapters.iceberg_lake import TradesCommitter
-from k2.adapters.kinesis_writer import KinesisWriter
-from k2.binance.frames import parse_frames
-from k2.binance.recording import RecordedFrame, read_recordings
-from k2.local.endpoint import embedded_endpoint, endpoint_environment, reset
-from k2.local.environment import scoped_environment
-from k2.local.event_source import KinesisEventSource, ShardProgress
-from k2.local.pipeline import (
-    LOCAL_HANDLER_ENV,
-    LOCAL_MAPPING,
-    local_stack,
-    normalize_event_source,
-    polling,
-    stream_through_connector,
-)
-from k2.local.resources import LocalStack, create_resources
-from tests.chaos.fault_proxy import FaultPlan, FaultProxy, fault_proxy
-from tests.pipeline_harness import assert_exactly_once, lake_verify
+from k2.local.event_source import ShardProgress
+from k2.local.pipeline import polling
+from tests.chaos.fault_proxy import FaultPlan
+from tests.pipeline_harness import assert_exactly_once, lake_verify, pipeline
 
 pytestmark = [pytest.mark.operational, pytest.mark.timeout(300)]
-
-
-@dataclass
-class Pipeline:
-    local: LocalStack
-    queue_url: str
-    writer: KinesisWriter
-    frames: list[RecordedFrame]
-    journal: Path
-    proxy: FaultProxy | None = None
-
-    def stream(self, speed: float, duration_s: float | None = None) -> bool:
-        """One connector over the whole session (or until `duration_s`); True if complete."""
-        expected = parse_frames([f.frame for f in self.frames]).trades
-        _, complete = asyncio.run(stream_through_connector(
-            self.frames, expected, self.writer.put_frames, self.journal, lambda *_: None,
-            timeout_s=120, duration_s=duration_s, speed=speed,
-        ))  # fmt: skip
-        return complete
-
-    def event_source(self, batch_size: int = LOCAL_MAPPING.batch_size) -> KinesisEventSource:
-        mapping = replace(LOCAL_MAPPING, batch_size=batch_size)
-        return normalize_event_source(self.local, mapping, self.queue_url)
-
-
-@contextmanager
-def pipeline(session: list[Path], faults: FaultPlan | None = None) -> Iterator[Pipeline]:
-    """The local pipeline's resources on a fresh moto server, behind the fault proxy."""
-    with (
-        embedded_endpoint() as moto_url,
-        fault_proxy(moto_url, faults or FaultPlan()) as (url, proxy),
-        endpoint_environment(url),
-        scoped_environment(LOCAL_HANDLER_ENV),
-    ):
-        reset(moto_url)  # moto's state is process-wide
-        local = local_stack(None, shards=2)
-        with scoped_environment(local.lake.as_env()), tempfile.TemporaryDirectory() as journal:
-            queue_url = create_resources(local)
-            writer = KinesisWriter(aws.client("kinesis", url), local.stream_name)
-            frames = list(read_recordings(session))
-            yield Pipeline(local, queue_url, writer, frames, Path(journal), proxy)
 
 
 def test_a_connector_restarted_mid_stream_resumes_from_its_journal(replay_session):
