@@ -64,6 +64,16 @@ def kinesis_event(
     return event_source.kinesis_event(records, shard_id, stream_arn)
 
 
+def soak_function_env(stream_name: str) -> dict[str, str]:
+    """What the soak function reads besides the lake settings (template.yaml, SoakFunction)."""
+    return {
+        "STREAM_NAME": stream_name,
+        "NORMALIZE_FUNCTION_NAME": "k2-normalize",
+        "CONNECTOR_CLUSTER": "k2",
+        "CONNECTOR_SERVICE": "k2-connector",
+    }
+
+
 def create_lake(settings: LakeSettings) -> None:
     s3 = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name="us-east-1")
     s3.create_bucket(Bucket=settings.bucket)

@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlparse
 
+from tests.connector.flaky_kinesis import throttled_answer
+
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "te", "trailer",
               "upgrade", "proxy-authorization", "proxy-authenticate"}  # fmt: skip
 OUTAGE_ERROR = b'{"__type":"ServiceUnavailableException","message":"injected outage"}'
@@ -136,7 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
         failing = {i for i in range(len(records))
                    if self.proxy.chance(self.proxy.plan.kinesis_throttle_fraction)}  # fmt: skip
         passed = [r for i, r in enumerate(records) if i not in failing]
-        stored: Iterator[dict[str, Any]] = iter([])
+        stored: list[dict[str, Any]] = []
         if passed:
             status, headers, answer = self._forward(
                 json.dumps({**request, "Records": passed}).encode()
@@ -144,18 +146,10 @@ class _Handler(BaseHTTPRequestHandler):
             if status != 200:
                 self._reply(status, answer, headers=headers)
                 return
-            stored = iter(json.loads(answer)["Records"])
-        results = []
-        for index in range(len(records)):
-            if index in failing:
-                results.append({"ErrorCode": "ProvisionedThroughputExceededException",
-                                "ErrorMessage": "Rate exceeded for shard (injected)"})  # fmt: skip
-            else:
-                results.append(next(stored))
+            stored = json.loads(answer)["Records"]
         self.proxy.stats.throttled_entries += len(failing)
-        failed = sum("ErrorCode" in r for r in results)
-        self._reply(200, json.dumps({"FailedRecordCount": failed, "Records": results}).encode(),
-                    "application/x-amz-json-1.1")  # fmt: skip
+        answer_body = json.dumps(throttled_answer(len(records), failing, stored)).encode()
+        self._reply(200, answer_body, "application/x-amz-json-1.1")
 
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

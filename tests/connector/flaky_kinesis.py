@@ -13,6 +13,19 @@ from typing import Any
 
 from botocore.exceptions import EndpointConnectionError
 
+THROTTLED = {
+    "ErrorCode": "ProvisionedThroughputExceededException",
+    "ErrorMessage": "Rate exceeded for shard (injected)",
+}
+
+
+def throttled_answer(count: int, failing: set[int], stored: list[dict[str, Any]]) -> dict[str, Any]:
+    """The PutRecords answer for `count` entries when those at `failing` were refused and the
+    others stored, their results in order in `stored`."""
+    passed = iter(stored)
+    results = [dict(THROTTLED) if i in failing else next(passed) for i in range(count)]
+    return {"FailedRecordCount": len(failing), "Records": results}
+
 
 class FlakyKinesis:
     def __init__(
@@ -34,21 +47,13 @@ class FlakyKinesis:
         self._maybe_down()
         failing = {i for i in range(len(Records)) if self._rng.random() < self._fail_fraction}
         passed = [record for i, record in enumerate(Records) if i not in failing]
-        real = iter(
+        stored = (
             self._client.put_records(StreamName=StreamName, Records=passed)["Records"]
             if passed
             else []
         )
-        results = []
-        for index in range(len(Records)):
-            if index in failing:
-                self.throttled_entries += 1
-                results.append({"ErrorCode": "ProvisionedThroughputExceededException",
-                                "ErrorMessage": "Rate exceeded for shard (injected)"})  # fmt: skip
-            else:
-                results.append(next(real))
-        failed = sum("ErrorCode" in result for result in results)
-        return {"FailedRecordCount": failed, "Records": results}
+        self.throttled_entries += len(failing)
+        return throttled_answer(len(Records), failing, stored)
 
     def _maybe_down(self) -> None:
         after, duration = self._outage

@@ -3,7 +3,6 @@ redelivery, few files per partition, readable without our code."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from k2.query.plan import plan
 from k2.query.spec import parse_request
 from normalize.handler import lambda_handler as normalize
 from tests.conftest import RECORDED_TRADE_IDS, kinesis_event
+from tests.pipeline_harness import lake_verify
 
 pytestmark = [pytest.mark.integration, pytest.mark.recording]
 
@@ -111,12 +111,8 @@ def test_lake_verify_fails_on_a_source_the_lake_does_not_hold(
     TradesCommitter(server_lake).run()
     source = tmp_path / "more.txt"
     source.write_bytes(b"".join(b"1723161255000000000 " + f + b"\n" for f in session_frames[:3000]))
-    verify = subprocess.run(
-        [sys.executable, "-m", "k2.cli", "lake", "verify", "--source", str(source), "--json"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert verify.returncode == 1
-    report = json.loads(verify.stdout)
+    report = lake_verify([source])
+    assert report["exit"] == 1
     assert report["ok"] is False
     assert sum(symbol["missing"] for symbol in report["symbols"]) > 0
 

@@ -25,6 +25,7 @@ from k2.soak import SAMPLED_METRICS
 from normalize.handler import lambda_handler as normalize_function
 from query.handler import lambda_handler as query_function
 from soak.handler import lambda_handler as soak_function
+from tests.conftest import soak_function_env
 from tests.unit.test_sample_events import PROMISES as NORMALIZE_PROMISES
 
 pytestmark = pytest.mark.integration
@@ -83,10 +84,7 @@ def landed_lake(server_lake: LakeSettings) -> Iterator[LakeSettings]:
     for name in ("kinesis-trades.json", "kinesis-kpl-aggregated.json"):
         event = json.loads((EVENTS / "normalize" / name).read_text())
         assert normalize_function(event, context("normalize")) == {"batchItemFailures": []}
-    env = {"QUERY_ENGINE": "local", "STREAM_NAME": stack.stream_name,
-           "NORMALIZE_FUNCTION_NAME": "k2-normalize", "CONNECTOR_CLUSTER": "k2",
-           "CONNECTOR_SERVICE": "k2-connector"}  # fmt: skip
-    with scoped_environment(env):
+    with scoped_environment({"QUERY_ENGINE": "local", **soak_function_env(stack.stream_name)}):
         yield server_lake
 
 

@@ -30,6 +30,7 @@ from k2.local.lambda_context import LocalLambdaContext
 from k2.local.pipeline import normalize_event_source
 from k2.local.resources import LocalStack, create_resources
 from soak.handler import lambda_handler
+from tests.conftest import soak_function_env
 
 pytestmark = pytest.mark.integration
 ASL = Path(__file__).resolve().parents[2] / "infra" / "statemachines" / "soak.asl.json"
@@ -48,13 +49,7 @@ def soak_stack(server_lake: LakeSettings) -> Iterator[tuple[LocalStack, str]]:
         failure_queue=f"k2-soak-failures-{suffix}",
     )
     queue_url = create_resources(local)
-    env = {
-        "STREAM_NAME": local.stream_name,
-        "NORMALIZE_FUNCTION_NAME": "k2-normalize",
-        "CONNECTOR_CLUSTER": "k2",
-        "CONNECTOR_SERVICE": "k2-connector",
-    }
-    with scoped_environment(env):
+    with scoped_environment(soak_function_env(local.stream_name)):
         yield local, queue_url
 
 

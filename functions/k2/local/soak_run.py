@@ -18,13 +18,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 import psutil
 
@@ -46,13 +45,12 @@ from k2.local.pipeline import (
     LOCAL_MAPPING,
     local_stack,
     normalize_event_source,
+    percentiles,
     polling,
     stream_through_connector,
 )
 from k2.local.resources import create_resources
-from k2.local.stack_up import PeriodicCommitter
-
-Say = Callable[[str], None]
+from k2.local.stack_up import PeriodicCommitter, Status
 
 
 @dataclass(frozen=True)
@@ -95,7 +93,7 @@ class SoakReport:
         )
 
 
-def run_soak(options: SoakOptions, say: Say) -> SoakReport:
+def run_soak(options: SoakOptions, say: Status) -> SoakReport:
     frames = _source(options)
     source = soak.LoopedSource.of(parse_frames([f.frame for f in frames]).trades)
     with ExitStack() as stack:
@@ -126,7 +124,7 @@ def _replay_cycles(
     options: SoakOptions,
     writer: KinesisWriter,
     journal: Path,
-    say: Say,
+    say: Status,
 ) -> int:
     """Replay whole cycles, each with fresh ids, as many as fit in the duration (at least
     one): a cycle is never cut short, so every id it holds is expected in the lake."""
@@ -164,7 +162,7 @@ class _Sampler:
     """RSS, CPU, Kinesis backlog and recent latency, every `every_s` seconds."""
 
     def __init__(
-        self, writer: KinesisWriter, event_source: KinesisEventSource, every_s: float, say: Say
+        self, writer: KinesisWriter, event_source: KinesisEventSource, every_s: float, say: Status
     ) -> None:
         self._writer, self._event_source, self._every_s, self._say = (
             writer,
@@ -194,7 +192,7 @@ class _Sampler:
             rss_mb=round(self._process.memory_info().rss / 2**20, 1),
             cpu_percent=self._process.cpu_percent(),
             kinesis_backlog_records=self._writer.stats.records - sum(s.records for s in shards),
-            latency_p99_s=round(float(np.percentile(latencies, 99)), 3) if latencies else None,
+            latency_p99_s=percentiles(latencies).get("p99"),
         )
         self._say(
             f"t={sample.t_s:,.0f}s rss={sample.rss_mb:,.0f} MB cpu={sample.cpu_percent:.0f}% "
