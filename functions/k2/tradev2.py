@@ -83,17 +83,37 @@ def build_tradev2(trades: pa.Table, ingestion_us: np.ndarray) -> pa.Table:
 def message_ids(
     exchange: pa.Array, symbol: pa.Array, kind: pa.Array, source_id: pa.Array
 ) -> pa.Array:
-    """Deterministic UUIDv8 strings, one per row (layout in the module docstring)."""
-    keys = pc.binary_join_element_wise(exchange, symbol, kind, "|")
-    encoded = pc.dictionary_encode(keys)
-    prefixes = np.array(
-        [_namespace_prefix(key) for key in encoded.dictionary.to_pylist()], dtype=">u8"
-    ).reshape(-1)
-    high = prefixes[np.asarray(encoded.indices)] if len(keys) else np.zeros(0, ">u8")
+    """Deterministic UUIDv8 strings, one per row (layout in the module docstring).
+
+    The high half depends only on (exchange, symbol, kind), so its text is formatted once per
+    distinct key; only the low half (the exchange id) is formatted per row.
+    """
+    key_codes, keys = _key_codes(exchange, symbol, kind)
+    high_text = np.array(
+        [list(_uuid_high_text(_namespace_prefix(key))) for key in keys], dtype=np.uint8
+    ).reshape(len(keys), _HIGH_TEXT_LENGTH)
     low = np.asarray(source_id, dtype=np.uint64) | np.uint64(0x8000000000000000)
-    raw = np.empty((len(high), 2), dtype=">u8")
-    raw[:, 0], raw[:, 1] = high, low
-    return _uuid_strings(raw.view(np.uint8).reshape(-1, 16))
+    low_hex = _HEX_PAIRS[low.astype(">u8").view(np.uint8).reshape(-1, 8)].view(np.uint8)
+    text = np.empty((len(low), _UUID_TEXT_LENGTH), dtype=np.uint8)
+    text[:, :_HIGH_TEXT_LENGTH] = high_text[key_codes]
+    text[:, 19:23], text[:, 23], text[:, 24:] = low_hex[:, :4], ord("-"), low_hex[:, 4:]
+    return _fixed_width_strings(text)
+
+
+def _key_codes(*columns: pa.Array) -> tuple[np.ndarray, list[str]]:
+    """Per row, an index into the "|"-joined keys of every combination of the columns' values.
+
+    Dictionary-encodes each column on its own (each has few distinct values) instead of
+    joining and hashing a million composite strings.
+    """
+    codes = np.zeros(len(columns[0]), dtype=np.int64)
+    keys = [""]
+    for column in columns:
+        encoded = pc.dictionary_encode(column)
+        names = encoded.dictionary.to_pylist()
+        codes = codes * len(names) + np.asarray(encoded.indices, dtype=np.int64)
+        keys = [f"{key}|{name}" if key else name for key in keys for name in names]
+    return codes, keys
 
 
 def _namespace_prefix(key: str) -> int:
@@ -102,21 +122,22 @@ def _namespace_prefix(key: str) -> int:
     return (digest & ~(0xF << 12)) | (0x8 << 12)
 
 
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_UUID_TEXT_LENGTH = 36
-# Positions of the 32 hex digits inside "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx".
-_HEX_POSITIONS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
+_UUID_TEXT_LENGTH = 36  # "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+_HIGH_TEXT_LENGTH = 19  # the first three groups and their dashes: the high 64 bits
+# Two lower-case hex digits per byte value, laid out so that a uint16 lookup yields text bytes.
+_HEX_PAIRS = np.frombuffer(b"".join(b"%02x" % value for value in range(256)), dtype=np.uint16)
 
 
-def _uuid_strings(raw: np.ndarray) -> pa.Array:
-    """Format n x 16 bytes as n canonical UUID strings in one vectorized pass."""
-    count = raw.shape[0]
-    text = np.full((count, _UUID_TEXT_LENGTH), ord("-"), dtype=np.uint8)
-    nibbles = np.empty((count, 32), dtype=np.uint8)
-    nibbles[:, 0::2], nibbles[:, 1::2] = raw >> 4, raw & 0x0F
-    text[:, _HEX_POSITIONS] = _HEX[nibbles]
-    offsets = np.arange(0, (count + 1) * _UUID_TEXT_LENGTH, _UUID_TEXT_LENGTH, dtype=np.int32)
-    return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(text.tobytes()))
+def _uuid_high_text(prefix: int) -> bytes:
+    digits = f"{prefix:016x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:]}-".encode()
+
+
+def _fixed_width_strings(text: np.ndarray) -> pa.Array:
+    """An Arrow string array whose n values are the n rows of a 2-D uint8 array."""
+    count, width = text.shape
+    offsets = np.arange(0, (count + 1) * width, width, dtype=np.int32)
+    return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(text))
 
 
 def _lookup(values: pa.Array, mapping: dict[str, str]) -> pa.Array:
@@ -165,18 +186,44 @@ def _vendor_data(trades: pa.Table, base: pa.Array, quote: pa.Array) -> pa.Array:
         "execution_type": trades["execution_type"],
         "unmapped": trades["unmapped"],
     }
-    rows, width = trades.num_rows, len(VENDOR_KEYS)
-    values = pa.concat_arrays(
-        [pa.chunked_array(candidates[key]).combine_chunks() for key in VENDOR_KEYS]
+    columns = [pa.chunked_array(candidates[key]).combine_chunks() for key in VENDOR_KEYS]
+    rows = trades.num_rows
+    if all(column.null_count in (0, rows) for column in columns):
+        offsets, keys, value_index = _same_keys_in_every_row(columns, rows)
+    else:
+        offsets, keys, value_index = _keys_per_row(columns, rows)
+    values = pa.concat_arrays(columns).take(pa.array(value_index))
+    return pa.MapArray.from_arrays(pa.array(offsets), keys, values)
+
+
+_VENDOR_KEY_NAMES = pa.array(VENDOR_KEYS, pa.string())
+Entries = tuple[np.ndarray, pa.Array, np.ndarray]  # map offsets, keys, value position per entry
+
+
+def _keys_per_row(columns: list[pa.Array], rows: int) -> Entries:
+    """Map entries for rows with differing key sets: the non-null candidates of each row.
+
+    Values are addressed in `columns` concatenated: entry (row, k) sits at k * rows + row.
+    """
+    present = np.column_stack([np.asarray(column.is_valid(), dtype=bool) for column in columns])
+    row, key = np.nonzero(present)  # row-major: each row's entries in VENDOR_KEYS order
+    offsets = np.concatenate([[0], np.cumsum(present.sum(axis=1))]).astype(np.int32)
+    return offsets, _VENDOR_KEY_NAMES.take(pa.array(key)), key * rows + row
+
+
+def _same_keys_in_every_row(columns: list[pa.Array], rows: int) -> Entries:
+    """The common case (a batch of one market and kind): entry positions by arithmetic."""
+    kept = np.array([k for k, column in enumerate(columns) if column.null_count == 0], np.int64)
+    offsets = np.arange(0, (rows + 1) * len(kept), len(kept), dtype=np.int32)
+    names = [VENDOR_KEYS[k].encode() for k in kept]
+    name_ends = np.cumsum([len(name) for name in names], dtype=np.int32)
+    key_offsets = np.zeros(rows * len(kept) + 1, dtype=np.int32)
+    key_offsets[1:] = (np.arange(rows, dtype=np.int32)[:, None] * name_ends[-1] + name_ends).ravel()
+    keys = pa.StringArray.from_buffers(
+        rows * len(kept), pa.py_buffer(key_offsets), pa.py_buffer(b"".join(names) * rows)
     )
-    # Row-major order: entry (row, k) sits at k * rows + row in `values`.
-    order = (np.arange(width)[None, :] * rows + np.arange(rows)[:, None]).reshape(-1)
-    present = np.asarray(pc.is_valid(values))[order]
-    kept = order[present]
-    counts = present.reshape(rows, width).sum(axis=1)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    keys = pa.array(np.tile(np.array(VENDOR_KEYS, dtype=object), rows)[present], pa.string())
-    return pa.MapArray.from_arrays(pa.array(offsets), keys, values.take(pa.array(kept)))
+    value_index = (kept[None, :] * rows + np.arange(rows)[:, None]).reshape(-1)
+    return offsets, keys, value_index
 
 
 def _bool_text(column: pa.ChunkedArray) -> pa.Array:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from decimal import Decimal
 
@@ -74,6 +75,20 @@ def test_message_ids_differ_between_spot_and_futures_for_the_same_number():
     kind = pa.array(["trade", "trade"])
     first, second = message_ids(exchange, symbol, kind, pa.array([7, 7])).to_pylist()
     assert first != second
+
+
+def test_message_id_text_is_the_canonical_uuid_of_hash_prefix_and_exchange_id():
+    exchange = pa.array(["BINANCE", "BINANCE", "BINANCE_FUTURES", "BINANCE"])
+    symbol = pa.array(["BTCUSDT", "ETHUSDT", "BTCUSDT", "BTCUSDT"])
+    kind = pa.array(["trade", "trade", "trade", "aggTrade"])
+    source_id = [0, 2**62 - 1, 7, 123456789]
+    ids = message_ids(exchange, symbol, kind, pa.array(source_id)).to_pylist()
+    for row, text in enumerate(ids):
+        key = f"{exchange[row]}|{symbol[row]}|{kind[row]}".encode()
+        digest = int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
+        high = (digest & ~(0xF << 12)) | (0x8 << 12)
+        low = source_id[row] | 1 << 63
+        assert text == str(uuid.UUID(int=high << 64 | low))
 
 
 def test_futures_and_aggregate_trades():
