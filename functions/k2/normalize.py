@@ -11,6 +11,7 @@ import base64
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -23,9 +24,12 @@ from k2.tradev2 import build_tradev2
 MAX_RECORD_BYTES = 1024 * 1024  # Kinesis' record limit; a larger payload cannot be genuine
 
 
-@dataclass(frozen=True)
-class RecordOrigin:
-    """Where a Kinesis record came from; shared by all frames it carries."""
+class RecordOrigin(NamedTuple):
+    """Where a Kinesis record came from; shared by all frames it carries.
+
+    A NamedTuple rather than a frozen dataclass: one is made per record, and a 10,000-record
+    batch builds ten thousand of them.
+    """
 
     shard_id: str
     sequence_number: str
@@ -91,40 +95,52 @@ class KinesisBatch:
     """Accumulates the frames of one invocation's Kinesis records."""
 
     origins: list[RecordOrigin] = field(default_factory=list)
-    _frames: list[bytes] = field(default_factory=list)
-    _frame_records: list[int] = field(default_factory=list)
-    _frame_positions: list[int] = field(default_factory=list)
-    _record_dead_letters: list[DeadLetter] = field(default_factory=list)
+    _payloads: list[bytes] = field(default_factory=list)
 
     def add_record(self, origin: RecordOrigin, payload: bytes) -> None:
-        """Split one record into frames; a record that cannot be split is dead-lettered whole."""
-        record_index = len(self.origins)
         self.origins.append(origin)
-        if _is_single_plain_frame(payload):  # the common case, without the general splitting
-            self._frames.append(payload)
-            self._frame_records.append(record_index)
-            self._frame_positions.append(0)
-            return
-        frames, reason = _split(payload)
-        if reason:
-            self._record_dead_letters.append(DeadLetter(reason, payload, origin, None))
-            return
-        self._frames.extend(frames)
-        self._frame_records.extend([record_index] * len(frames))
-        self._frame_positions.extend(range(len(frames)))
+        self._payloads.append(payload)
+
+    def _frames(self) -> _SplitRecords:
+        """The batch's frames, and for each the record it came from and its place in it.
+
+        The usual batch (one plain frame per record) is recognised with a few whole-batch
+        byte scans; otherwise each record is split on its own, and a record that cannot be
+        split is dead-lettered whole.
+        """
+        payloads = self._payloads
+        if _all_single_plain_frames(payloads):
+            one_each = np.arange(len(payloads), dtype=np.int64)
+            return _SplitRecords(payloads, one_each, np.zeros(len(payloads), np.int64), [])
+        frames: list[bytes] = []
+        records: list[int] = []
+        positions: list[int] = []
+        dead_letters: list[DeadLetter] = []
+        for record_index, (origin, payload) in enumerate(zip(self.origins, payloads, strict=True)):
+            split, reason = (
+                ([payload], None) if _is_single_plain_frame(payload) else _split(payload)
+            )
+            if reason:
+                dead_letters.append(DeadLetter(reason, payload, origin, None))
+                continue
+            frames.extend(split)
+            records.extend([record_index] * len(split))
+            positions.extend(range(len(split)))
+        return _SplitRecords(frames, records, positions, dead_letters)
 
     def normalize(self) -> NormalizedBatch:
-        parsed = parse_frames(self._frames)
-        frame_records = np.asarray(self._frame_records, dtype=np.int64)
-        dead_letters = list(self._record_dead_letters)
+        split = self._frames()
+        parsed = parse_frames(split.frames)
+        frame_records = np.asarray(split.records, dtype=np.int64)
+        dead_letters = list(split.dead_letters)
         for rejection in parsed.rejections:
             index = rejection.frame_index
             origin = self.origins[frame_records[index]]
-            position = self._frame_positions[index]
-            dead_letters.append(DeadLetter(rejection.reason, self._frames[index], origin, position))
+            position = int(split.positions[index])
+            dead_letters.append(DeadLetter(rejection.reason, split.frames[index], origin, position))
         frame_index = np.asarray(parsed.trades["frame_index"], dtype=np.int64)
         row_records = frame_records[frame_index]
-        arrival = np.array([o.arrival_us for o in self.origins], dtype=np.int64)
+        arrival = np.fromiter((o.arrival_us for o in self.origins), np.int64, len(self.origins))
         trades = build_tradev2(parsed.trades, arrival[row_records])
         unique = first_occurrences(trades["message_id"])
         return NormalizedBatch(
@@ -134,8 +150,18 @@ class KinesisBatch:
             dead_letters=dead_letters,
             non_trades=Counter(non_trade.kind for non_trade in parsed.non_trades),
             duplicates=trades.num_rows - len(unique),
-            frames=len(self._frames) + len(self._record_dead_letters),
+            frames=len(split.frames) + len(split.dead_letters),
         )
+
+
+@dataclass
+class _SplitRecords:
+    """A batch's frames; per frame, its record's index and its position in that record."""
+
+    frames: list[bytes]
+    records: list[int] | np.ndarray
+    positions: list[int] | np.ndarray
+    dead_letters: list[DeadLetter]  # records that could not be split at all
 
 
 def first_occurrences(keys: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -145,6 +171,24 @@ def first_occurrences(keys: pa.ChunkedArray | pa.Array) -> np.ndarray:
     codes = np.asarray(pc.dictionary_encode(keys).combine_chunks().indices)
     _, first = np.unique(codes, return_index=True)
     return np.sort(first)
+
+
+def _all_single_plain_frames(payloads: list[bytes]) -> bool:
+    """Whether _is_single_plain_frame holds for every payload, from whole-batch scans.
+
+    Stricter than needed (the KPL magic anywhere, not just at the start, says no): a "no"
+    only sends the batch down the per-record path.
+    """
+    if not payloads:
+        return True
+    joined = b"\n".join(payloads)
+    return (
+        joined.count(b"\n") == len(payloads) - 1
+        and kpl.KPL_MAGIC not in joined
+        and min(map(len, payloads)) > 0
+        and max(map(len, payloads)) <= MAX_RECORD_BYTES
+        and not any(map(bytes.isspace, payloads))
+    )
 
 
 def _is_single_plain_frame(payload: bytes) -> bool:

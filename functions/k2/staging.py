@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -44,22 +45,43 @@ class PartitionSlice:
 
 
 def split_partitions(trades: pa.Table) -> Iterator[PartitionSlice]:
-    """One slice per (exchange, symbol, trade date), in partition order."""
+    """One slice per (exchange, symbol, trade date), in partition order.
+
+    Partition keys are worked out as integer codes (a trade date is the UTC day number of the
+    trade time), so the only per-row work is integer arithmetic and one take per slice.
+    """
     if trades.num_rows == 0:
         return
-    dates = pc.strftime(trades["timestamp"], format="%Y-%m-%d", locale="C")
-    keys = pc.binary_join_element_wise(trades["exchange"], trades["symbol"], dates, "\x1f")
-    encoded = pc.dictionary_encode(keys).combine_chunks()
-    codes = np.asarray(encoded.indices)
-    partitions = [Partition(*key.split("\x1f")) for key in encoded.dictionary.to_pylist()]
+    micros = np.asarray(trades["timestamp"].cast(pa.int64()))
+    sequence = np.asarray(trades["source_sequence"])
+    exchange, exchanges = _codes(trades["exchange"])
+    symbol, symbols = _codes(trades["symbol"])
+    day = micros // _MICROS_PER_DAY
+    first_day = int(day.min())
+    keys = (exchange * len(symbols) + symbol) * (int(day.max()) - first_day + 1) + (day - first_day)
+    _, example, codes = np.unique(keys, return_index=True, return_inverse=True)
+    partitions = [
+        Partition(exchanges[exchange[row]], symbols[symbol[row]], _utc_date(int(day[row])))
+        for row in example
+    ]
+    file_columns = trades.select(schema.staging_file_schema().names)
     for code in sorted(range(len(partitions)), key=partitions.__getitem__):
         rows = np.flatnonzero(codes == code)
-        part = trades.take(pa.array(rows))
-        order = pc.sort_indices(
-            part, sort_keys=[("timestamp", "ascending"), ("source_sequence", "ascending")]
-        )
-        file_table = part.take(order).select(schema.staging_file_schema().names)
-        yield PartitionSlice(partitions[code], rows, file_table)
+        in_file_order = rows[np.lexsort((sequence[rows], micros[rows]))]
+        yield PartitionSlice(partitions[code], rows, file_columns.take(pa.array(in_file_order)))
+
+
+_MICROS_PER_DAY = 86_400_000_000
+_EPOCH = date(1970, 1, 1)
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    return np.asarray(encoded.indices, dtype=np.int64), encoded.dictionary.to_pylist()
+
+
+def _utc_date(day_number: int) -> str:
+    return (_EPOCH + timedelta(days=day_number)).isoformat()
 
 
 def object_key(prefix: str, partition: Partition, batch_id: str) -> str:

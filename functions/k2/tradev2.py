@@ -9,6 +9,7 @@ batch with numpy (a uuid5 per row would cost more than the rest of normalization
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -46,24 +47,25 @@ def build_tradev2(trades: pa.Table, ingestion_us: np.ndarray) -> pa.Table:
     if trades.schema != TRADE_COLUMNS:
         raise TypeError("build_tradev2 expects k2.binance.frames.TRADE_COLUMNS")
     rows = trades.num_rows
-    market = trades["market"].combine_chunks()
-    kind = trades["kind"].combine_chunks()
-    symbol = trades["symbol"].combine_chunks()
     source_id = trades["source_id"].combine_chunks()
-    exchange = _lookup(market, EXCHANGE_BY_MARKET)
-    base, quote = _split_symbols(symbol)
-    is_aggregate = pc.equal(kind, "aggTrade")
-    id_prefix = pc.if_else(
-        is_aggregate,
-        pc.binary_join_element_wise(exchange, "-AGG-", ""),
-        pc.binary_join_element_wise(exchange, "-", ""),
-    )
+    identity = _Identities(trades)
+    exchange = identity.per_row(EXCHANGE_BY_MARKET[market] for market, _, _ in identity.values)
+    symbol_parts = [_symbol_parts(symbol) for _, _, symbol in identity.values]
+    base = identity.per_row(base for base, _ in symbol_parts)
+    quote = identity.per_row(quote for _, quote in symbol_parts)
+    is_aggregate = pc.equal(trades["kind"], "aggTrade")
     columns = {
-        "message_id": message_ids(exchange, symbol, kind, source_id),
-        "trade_id": pc.binary_join_element_wise(id_prefix, pc.cast(source_id, pa.string()), ""),
-        "symbol": symbol,
+        "message_id": _message_ids(identity.codes, identity.message_id_keys(), source_id),
+        "trade_id": pc.binary_join_element_wise(
+            identity.per_row(_trade_id_prefix(market, kind) for market, kind, _ in identity.values),
+            pc.cast(source_id, pa.string()),
+            "",
+        ),
+        "symbol": trades["symbol"],
         "exchange": exchange,
-        "asset_class": _lookup(market, ASSET_CLASS_BY_MARKET),
+        "asset_class": identity.per_row(
+            ASSET_CLASS_BY_MARKET[market] for market, _, _ in identity.values
+        ),
         "timestamp": pc.cast(trades["trade_time_us"], pa.timestamp("us", tz="UTC")),
         "price": trades["price"],
         "quantity": trades["quantity"],
@@ -83,12 +85,17 @@ def build_tradev2(trades: pa.Table, ingestion_us: np.ndarray) -> pa.Table:
 def message_ids(
     exchange: pa.Array, symbol: pa.Array, kind: pa.Array, source_id: pa.Array
 ) -> pa.Array:
-    """Deterministic UUIDv8 strings, one per row (layout in the module docstring).
+    """Deterministic UUIDv8 strings, one per row (layout in the module docstring)."""
+    codes, values = _combination_codes(exchange, symbol, kind)
+    return _message_ids(codes, ["|".join(key) for key in values], source_id)
 
-    The high half depends only on (exchange, symbol, kind), so its text is formatted once per
-    distinct key; only the low half (the exchange id) is formatted per row.
+
+def _message_ids(key_codes: np.ndarray, keys: list[str], source_id: pa.Array) -> pa.Array:
+    """UUIDv8 text for rows whose "exchange|symbol|kind" is keys[key_codes[row]].
+
+    The high half depends only on the key, so its text is formatted once per distinct key;
+    only the low half (the exchange id) is formatted per row.
     """
-    key_codes, keys = _key_codes(exchange, symbol, kind)
     high_text = np.array(
         [list(_uuid_high_text(_namespace_prefix(key))) for key in keys], dtype=np.uint8
     ).reshape(len(keys), _HIGH_TEXT_LENGTH)
@@ -100,20 +107,47 @@ def message_ids(
     return _fixed_width_strings(text)
 
 
-def _key_codes(*columns: pa.Array) -> tuple[np.ndarray, list[str]]:
-    """Per row, an index into the "|"-joined keys of every combination of the columns' values.
+def _combination_codes(
+    *columns: pa.Array | pa.ChunkedArray,
+) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    """Per row, an index into every combination of the columns' distinct values.
 
     Dictionary-encodes each column on its own (each has few distinct values) instead of
     joining and hashing a million composite strings.
     """
     codes = np.zeros(len(columns[0]), dtype=np.int64)
-    keys = [""]
+    combinations: list[tuple[str, ...]] = [()]
     for column in columns:
-        encoded = pc.dictionary_encode(column)
+        whole = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        encoded = pc.dictionary_encode(whole)
         names = encoded.dictionary.to_pylist()
         codes = codes * len(names) + np.asarray(encoded.indices, dtype=np.int64)
-        keys = [f"{key}|{name}" if key else name for key in keys for name in names]
-    return codes, keys
+        combinations = [(*combination, name) for combination in combinations for name in names]
+    return codes, combinations
+
+
+class _Identities:
+    """What a row's (market, kind, symbol) decides, worked out once per distinct combination."""
+
+    def __init__(self, trades: pa.Table) -> None:
+        self.codes, combinations = _combination_codes(
+            trades["market"], trades["kind"], trades["symbol"]
+        )
+        self.values = [(market, kind, symbol) for market, kind, symbol in combinations]
+        self._take = pa.array(self.codes)
+
+    def per_row(self, per_combination: Iterable[str | None]) -> pa.Array:
+        return pa.array(list(per_combination), pa.string()).take(self._take)
+
+    def message_id_keys(self) -> list[str]:
+        return [
+            f"{EXCHANGE_BY_MARKET[market]}|{symbol}|{kind}" for market, kind, symbol in self.values
+        ]
+
+
+def _trade_id_prefix(market: str, kind: str) -> str:
+    aggregate = "-AGG-" if kind == "aggTrade" else "-"
+    return EXCHANGE_BY_MARKET[market] + aggregate
 
 
 def _namespace_prefix(key: str) -> int:
@@ -140,29 +174,13 @@ def _fixed_width_strings(text: np.ndarray) -> pa.Array:
     return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(text))
 
 
-def _lookup(values: pa.Array, mapping: dict[str, str]) -> pa.Array:
-    encoded = pc.dictionary_encode(values)
-    names = pa.array([mapping[value] for value in encoded.dictionary.to_pylist()], pa.string())
-    return names.take(encoded.indices)
-
-
-def _split_symbols(symbol: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """Base and quote asset per row; null for a symbol whose quote asset is unknown."""
-    encoded = pc.dictionary_encode(symbol)
-    bases: list[str | None] = []
-    quotes: list[str | None] = []
-    for name in encoded.dictionary.to_pylist():
-        try:
-            parts = split_symbol(name)
-            bases.append(parts.base)
-            quotes.append(parts.quote)
-        except UnknownQuoteAssetError:
-            bases.append(None)
-            quotes.append(None)
-    return (
-        pa.array(bases, pa.string()).take(encoded.indices),
-        pa.array(quotes, pa.string()).take(encoded.indices),
-    )
+def _symbol_parts(symbol: str) -> tuple[str | None, str | None]:
+    """Base and quote asset; both None for a symbol whose quote asset is unknown."""
+    try:
+        parts = split_symbol(symbol)
+    except UnknownQuoteAssetError:
+        return None, None
+    return parts.base, parts.quote
 
 
 def _conditions(is_aggregate: pa.Array) -> pa.Array:

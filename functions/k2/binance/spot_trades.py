@@ -1,0 +1,358 @@
+"""Columnar reader for spot `trade` frames exactly as Binance serializes them.
+
+Binance writes every spot trade with the same keys in the same order and no whitespace:
+
+    {"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT",
+     "t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}
+
+(or the same payload without the combined-stream envelope). Split at its commas, such a frame
+has a fixed number of fields, and each field a fixed form. Arrow splits the whole batch in one
+call; numpy then checks and decodes every field of every frame at once, reading the bytes as
+little-endian 8-byte words: literal parts are compared as words, and numbers are decoded eight
+digits at a time with the SWAR method (simdjson's parse_eight_digits). No Python object is made
+per frame or per field.
+
+Every byte of a frame is checked, so a frame is accepted only when it is exactly that form with
+valid values; then the strict per-frame parser (k2.binance.frames) would read the same values.
+Anything else - other markets, events, key orders, spacing, escapes, numbers in another
+notation, out-of-range values - is left to the strict parser, which also says what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from k2 import schema
+
+MAX_DIGITS = 16  # integers read here: epoch times (< 10**16, as the strict parser requires), ids
+PRICE_SCALE = 8  # Binance always sends 8 decimals, which is also TradeV2's scale
+_PRICE = schema.decimal_spec("price")
+if _PRICE.scale != PRICE_SCALE:
+    raise ImportError(f"the fast reader writes Binance's 8 decimals as they are, not {_PRICE}")
+PRICE_INTEGER_DIGITS = _PRICE.precision - _PRICE.scale
+DECIMAL_TYPE = pa.decimal128(_PRICE.precision, _PRICE.scale)
+MICROS_THRESHOLD = 10**14  # epoch values above this are microseconds, below milliseconds
+
+_SYMBOL = re.compile(rb"[A-Z0-9_]{2,32}")  # the strict parser's symbol rule
+_MAX_FAST_SYMBOL = 16  # longer symbols (none are listed today) take the strict path
+_ASCII_ZEROS = 0x3030303030303030
+_PAD = 32  # zero bytes around the data, more than any read reaches past a field
+_POWERS_OF_TEN = np.array([10**k for k in range(MAX_DIGITS + 1)], dtype=np.int64)
+_HIGH_NIBBLES = 0xF0F0F0F0F0F0F0F0
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How a frame splits at its commas: head fields, then the eight payload fields."""
+
+    fields: int
+    envelope: bool
+    close: bytes
+
+
+_ENVELOPE = _Layout(fields=10, envelope=True, close=b"}}")
+_RAW = _Layout(fields=9, envelope=False, close=b"}")
+
+
+@dataclass(frozen=True)
+class SpotTrades:
+    """Decoded columns of the accepted frames; `frame_index` says which frames they were."""
+
+    frame_index: np.ndarray
+    symbol: pa.Array
+    stream: pa.Array  # null for frames without the combined-stream envelope
+    event_time: np.ndarray
+    source_id: np.ndarray
+    price: pa.Array
+    quantity: pa.Array
+    trade_time_us: np.ndarray
+    is_buyer_maker: np.ndarray
+    is_best_match: np.ndarray
+
+
+def read_spot_trades(frames: pa.Array) -> list[SpotTrades]:
+    """Columns of every frame in `frames` (binary) that is a spot trade in Binance's exact form."""
+    text = _Text(frames)
+    read = []
+    for layout in (_ENVELOPE, _RAW):
+        frame_index = np.flatnonzero(text.commas_per_frame == layout.fields - 1)
+        if len(frame_index):
+            read.append(_read_layout(layout, frame_index, text))
+    return read
+
+
+def _read_layout(layout: _Layout, frame_index: np.ndarray, text: _Text) -> SpotTrades:
+    head = 2 if layout.envelope else 1
+    starts, ends = text.field_bounds(frame_index, layout.fields)
+
+    def field(k: int) -> tuple[np.ndarray, np.ndarray]:
+        return starts[:, k], ends[:, k]
+
+    symbols = text.symbols(*field(head + 1))
+    ok = symbols.code >= 0
+    if layout.envelope:
+        ok &= text.names_trade_stream(*field(0), symbols)
+        ok &= text.is_literal(*field(1), b'"data":{"e":"trade"')
+    else:
+        ok &= text.is_literal(*field(0), b'{"e":"trade"')
+    event_time, good = text.integer(*field(head), b'"E":')
+    ok &= good & (event_time > 0)
+    source_id, good = text.integer(*field(head + 2), b'"t":')
+    ok &= good
+    price, good = text.price(*field(head + 3), b'"p":"')
+    ok &= good
+    quantity, good = text.price(*field(head + 4), b'"q":"')
+    ok &= good
+    trade_time, good = text.integer(*field(head + 5), b'"T":')
+    ok &= good & (trade_time > 0)
+    is_buyer_maker, good = text.boolean(*field(head + 6), b'"m":', b"")
+    ok &= good
+    is_best_match, good = text.boolean(*field(head + 7), b'"M":', layout.close)
+    ok &= good
+
+    code = pa.array(symbols.code[ok])
+    return SpotTrades(
+        frame_index=frame_index[ok],
+        symbol=pa.array(symbols.names, pa.string()).take(code),
+        stream=pa.array([f"{name.lower()}@trade" for name in symbols.names]).take(code)
+        if layout.envelope
+        else pa.nulls(len(code), pa.string()),
+        event_time=event_time[ok],
+        source_id=source_id[ok],
+        price=_decimals(price[ok]),
+        quantity=_decimals(quantity[ok]),
+        trade_time_us=_to_micros(trade_time[ok]),
+        is_buyer_maker=is_buyer_maker[ok],
+        is_best_match=is_best_match[ok],
+    )
+
+
+@dataclass(frozen=True)
+class _Symbols:
+    """Per frame, an index into `names`, or -1 where the symbol field is not valid."""
+
+    code: np.ndarray
+    names: list[str]
+    words: np.ndarray  # per name: its text as two little-endian words, zero-padded
+    lengths: np.ndarray
+
+
+class _Text:
+    """The frames' bytes, their commas, and vectorized reads of little-endian 8-byte words.
+
+    The bytes are copied once into a buffer with _PAD zero bytes at each end; positions below
+    are in that buffer. Every read (at most 26 bytes before a field's end, 27 after its start)
+    then stays inside without a bounds test, and zero bytes never pass as a digit or as part
+    of a literal.
+    """
+
+    def __init__(self, frames: pa.Array) -> None:
+        data = frames.buffers()[2]
+        size = 0 if data is None else data.size
+        self._bytes = np.zeros(size + 2 * _PAD, dtype=np.uint8)
+        if size:
+            self._bytes[_PAD : _PAD + size] = np.frombuffer(data, dtype=np.uint8)
+        words = len(self._bytes) - 7
+        self._words = np.ndarray((words,), dtype="<u8", buffer=self._bytes, strides=(1,))
+        offsets = np.frombuffer(frames.buffers()[1], dtype=np.int32)
+        in_view = offsets[frames.offset : frames.offset + len(frames) + 1]
+        self._frame_bounds = in_view.astype(np.int64) + _PAD
+        self._commas = np.flatnonzero(self._bytes == ord(","))
+        self._first_comma = np.searchsorted(self._commas, self._frame_bounds)
+        self.commas_per_frame = np.diff(self._first_comma)
+
+    def field_bounds(self, frame_index: np.ndarray, fields: int) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end of each comma-separated field of the frames: frames x fields arrays."""
+        commas = self._commas[self._first_comma[frame_index][:, None] + np.arange(fields - 1)]
+        starts = np.column_stack([self._frame_bounds[frame_index], commas + 1])
+        ends = np.column_stack([commas, self._frame_bounds[frame_index + 1]])
+        return starts, ends
+
+    def symbols(self, start: np.ndarray, end: np.ndarray) -> _Symbols:
+        """The `"s":"BTCUSDT"` fields, decided once per distinct symbol: a batch has few."""
+        first = start + len(b'"s":"')
+        length = end - 1 - first
+        ok = (length >= 2) & (length <= _MAX_FAST_SYMBOL) & self.has_bytes(start, b'"s":"')
+        ok &= self.byte(end - 1) == ord('"')
+        low = self.word(first) & _KEEP_FIRST[np.clip(length, 0, 8)]
+        high = self.word(first + 8) & _KEEP_FIRST[np.clip(length - 8, 0, 8)]
+        key = low * _HASH_LOW + high * _HASH_HIGH + length.astype(np.uint64)
+        code = np.full(len(start), -1, dtype=np.int64)
+        names: list[str] = []
+        words: list[tuple[int, int]] = []
+        rows = np.flatnonzero(ok)
+        _, example, group = np.unique(key[rows], return_index=True, return_inverse=True)
+        for number, row in enumerate(rows[example]):
+            text = int(low[row]).to_bytes(8, "little") + int(high[row]).to_bytes(8, "little")
+            name = text[: length[row]]
+            if not _SYMBOL.fullmatch(name):
+                continue
+            members = rows[group == number]
+            same = (low[members] == low[row]) & (high[members] == high[row])
+            same &= length[members] == length[row]  # a hash collision cannot merge symbols
+            code[members[same]] = len(names)
+            names.append(name.decode())
+            words.append((int(low[row]), int(high[row])))
+        return _Symbols(
+            code,
+            names,
+            np.array(words, dtype=np.uint64).reshape(-1, 2),
+            np.array([len(name) for name in names], dtype=np.int64),
+        )
+
+    def names_trade_stream(
+        self, start: np.ndarray, end: np.ndarray, symbols: _Symbols
+    ) -> np.ndarray:
+        """Whether a `{"stream":"btcusdt@trade"` field names the trade stream of the frame's
+        own symbol (lower-cased), as the strict parser requires."""
+        if not symbols.names:
+            return np.zeros(len(start), dtype=bool)
+        code = np.maximum(symbols.code, 0)
+        first = start + len(b'{"stream":"')
+        length = end - len(b'@trade"') - first
+        ok = (symbols.code >= 0) & (length == symbols.lengths[code])
+        ok &= self.has_bytes(start, b'{"stream":"') & self.has_bytes(end - 7, b'@trade"')
+        clipped = np.clip(length, 0, _MAX_FAST_SYMBOL)
+        lower = _lower_words(symbols.words)[code]
+        ok &= (self.word(first) & _KEEP_FIRST[np.minimum(clipped, 8)]) == lower[:, 0]
+        ok &= (self.word(first + 8) & _KEEP_FIRST[np.clip(clipped - 8, 0, 8)]) == lower[:, 1]
+        return ok
+
+    def word(self, at: np.ndarray) -> np.ndarray:
+        return self._words[at]
+
+    def byte(self, at: np.ndarray) -> np.ndarray:
+        return self._bytes[at]
+
+    def has_bytes(self, at: np.ndarray, expected: bytes) -> np.ndarray:
+        """Whether the bytes from `at` are `expected`, compared eight at a time."""
+        if len(expected) < 8:
+            mask = (1 << (8 * len(expected))) - 1
+            return (self.word(at) & mask) == int.from_bytes(expected, "little")
+        ok = np.ones(len(at), dtype=bool)
+        for position in [*range(0, len(expected) - 7, 8), len(expected) - 8]:  # last may overlap
+            value = int.from_bytes(expected[position : position + 8], "little")
+            ok &= self.word(at + position) == value
+        return ok
+
+    def is_literal(self, start: np.ndarray, end: np.ndarray, literal: bytes) -> np.ndarray:
+        return ((end - start) == len(literal)) & self.has_bytes(start, literal)
+
+    def digits(
+        self, end: np.ndarray, count: np.ndarray, most: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Value of the `count` (1 to `most` <= 16) ASCII digits just before `end`, and whether
+        they are all digits."""
+        ok = (count >= 1) & (count <= most)
+        count = np.clip(count, 0, most)
+        low = _keep_last_bytes(self.word(end - 8), np.minimum(count, 8))
+        ok &= _all_digits(low)
+        value = _eight_digits(low)
+        if most > 8:
+            high = _keep_last_bytes(self.word(end - 16), count - np.minimum(count, 8))
+            ok &= _all_digits(high)
+            value += _eight_digits(high) * np.uint64(10**8)
+        return value.astype(np.int64), ok
+
+    def integer(
+        self, start: np.ndarray, end: np.ndarray, key: bytes
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A `"k":123` field: JSON integer digits (no sign, no leading zero) after the key."""
+        count = end - start - len(key)
+        value, ok = self.digits(end, count, MAX_DIGITS)
+        leading_zero = (count > 1) & (value < _POWERS_OF_TEN[np.clip(count - 1, 0, MAX_DIGITS)])
+        return value, ok & ~leading_zero & self.has_bytes(start, key)
+
+    def price(
+        self, start: np.ndarray, end: np.ndarray, key: bytes
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A `"p":"61837.63000000"` field as an integer count of 1e-8; positive values only."""
+        dot = end - PRICE_SCALE - 2
+        integer_digits = dot - start - len(key)
+        whole, whole_ok = self.digits(dot, integer_digits, PRICE_INTEGER_DIGITS)
+        fraction, fraction_ok = self.digits(end - 1, np.full(len(end), PRICE_SCALE), PRICE_SCALE)
+        value = whole * 10**PRICE_SCALE + fraction
+        ok = whole_ok & fraction_ok & (value > 0)
+        ok &= (self.byte(dot) == ord(".")) & (self.byte(end - 1) == ord('"'))
+        return value, ok & self.has_bytes(start, key)
+
+    def boolean(
+        self, start: np.ndarray, end: np.ndarray, key: bytes, close: bytes
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A `"m":true` or `"m":false` field, followed by the frame's closing braces if any.
+
+        Both literals are 8 to 16 bytes long, so a field's first and last eight bytes decide it.
+        """
+        head, tail = self.word(start), self.word(end - 8)
+        length = end - start
+        answers = []
+        for literal in (key + b"true" + close, key + b"false" + close):
+            first = int.from_bytes(literal[:8], "little")
+            last = int.from_bytes(literal[-8:], "little")
+            answers.append((length == len(literal)) & (head == first) & (tail == last))
+        is_true, is_false = answers
+        return is_true, is_true | is_false
+
+
+# Per count k (0-8): mask keeping a word's first k bytes (the low ones).
+_KEEP_FIRST = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
+# Odd multipliers for a 64-bit hash of a symbol's two words; equality is checked after.
+_HASH_LOW, _HASH_HIGH = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+def _lower_words(words: np.ndarray) -> np.ndarray:
+    """ASCII upper-case letters in the words' bytes made lower-case; other bytes unchanged."""
+    text = words.astype("<u8").view(np.uint8).copy()
+    text[(text >= ord("A")) & (text <= ord("Z"))] += 32
+    return text.view("<u8").reshape(words.shape)
+
+
+# Per count k (0-8): mask keeping a word's last k bytes, and ASCII zeros for the other bytes.
+_KEEP = np.array([~((1 << (8 * (8 - k))) - 1) & (2**64 - 1) for k in range(9)], dtype=np.uint64)
+_ZERO_FILL = np.array([_ASCII_ZEROS & ~int(mask) for mask in _KEEP], dtype=np.uint64)
+
+
+def _keep_last_bytes(word: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """The word with all but its last `count` bytes replaced by ASCII '0' (leading zeros)."""
+    return (word & _KEEP[count]) | _ZERO_FILL[count]
+
+
+def _all_digits(word: np.ndarray) -> np.ndarray:
+    """Every byte in '0'-'9': high nibble 3, and still 3 after adding 6 (no carry can occur)."""
+    return ((word & _HIGH_NIBBLES) == _ASCII_ZEROS) & (
+        ((word + 0x0606060606060606) & _HIGH_NIBBLES) == _ASCII_ZEROS
+    )
+
+
+def _eight_digits(word: np.ndarray) -> np.ndarray:
+    """Eight ASCII digits (first digit in the lowest byte) -> their value, in three multiplies."""
+    value = word - np.uint64(_ASCII_ZEROS)
+    for mask, multiplier, shift in _PAIRWISE_STEPS:
+        value = ((value & mask) * multiplier) >> shift
+    return value
+
+
+# Each step joins neighbouring groups: digits into pairs, pairs into fours, fours into eight.
+_PAIRWISE_STEPS = [
+    (np.uint64(mask), np.uint64(multiplier), np.uint64(shift))
+    for mask, multiplier, shift in (
+        (0x0F0F0F0F0F0F0F0F, 10 * 256 + 1, 8),
+        (0x00FF00FF00FF00FF, 100 * 65536 + 1, 16),
+        (0x0000FFFF0000FFFF, 10000 * 2**32 + 1, 32),
+    )
+]
+
+
+def _decimals(scaled: np.ndarray) -> pa.Array:
+    """Decimal values from non-negative counts of 1e-8 (their high 64 bits are zero)."""
+    words = np.zeros((len(scaled), 2), dtype="<i8")
+    words[:, 0] = scaled
+    return pa.Array.from_buffers(DECIMAL_TYPE, len(scaled), [None, pa.py_buffer(words)])
+
+
+def _to_micros(epoch: np.ndarray) -> np.ndarray:
+    return np.where(epoch < MICROS_THRESHOLD, epoch * 1000, epoch)
