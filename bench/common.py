@@ -50,13 +50,30 @@ def check(name: str, value: float, target: float, higher_is_better: bool) -> dic
     return {"value": round(value, 3), "target": target, "pass": passed}
 
 
+def reset_peak_rss() -> None:
+    """Start a new peak-RSS window for this process (Linux: writing 5 to clear_refs resets
+    VmHWM to the current RSS), so each benchmark reports its own peak, not an earlier one's."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process since start or the last reset_peak_rss()."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def repeat(times: int, measure: Callable[[], float]) -> list[float]:
     return [measure() for _ in range(times)]
 
 
 def write(name: str, body: dict[str, Any]) -> Path:
+    """bench/results/<name>.json: the environment, the body, and this benchmark process's
+    peak RSS (since start or the last reset_peak_rss())."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"environment": environment(), **body}, indent=2) + "\n")
+    record = {"environment": environment(), **body, "peak_rss_mb": peak_rss_mb()}
+    path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"  wrote {path.relative_to(RESULTS.parent.parent)}")
     return path

@@ -23,14 +23,19 @@ DEDUPLICATION_COLUMNS = ("exchange", "symbol", "trade_id", "ingestion_timestamp"
 
 
 def trades_relation_sql(
-    committed: str = COMMITTED, staged: str = STAGED, columns: Sequence[str] = ()
+    committed: str = COMMITTED,
+    staged: str = STAGED,
+    columns: Sequence[str] = (),
+    held: str | None = None,
 ) -> str:
     """Trino-dialect SELECT for `trades` with `columns` (default: every TradeV2 column); the
     two sources are table names from configuration, the columns names from the schema.
 
     The committer guarantees one row per trade in the table, so only staging rows are
     deduplicated (first arrival) and dropped when the table already holds the trade: the
-    big side is never sorted or windowed."""
+    big side is never sorted or windowed. `held` names the committed rows that check reads,
+    when an engine can narrow them (to the staging rows' time span: a trade's time is part
+    of the trade); by default all of `committed`."""
     chosen = list(columns) or schema.field_names()
     inner = ", ".join(f'"{n}"' for n in dict.fromkeys([*chosen, *DEDUPLICATION_COLUMNS]))
     outer = ", ".join(f'"{name}"' for name in chosen)
@@ -39,8 +44,9 @@ def trades_relation_sql(
         f"SELECT {outer} FROM {committed} UNION ALL SELECT {fresh} FROM (SELECT {inner},"  # noqa: S608 - names from the schema and configuration
         f" row_number() OVER (PARTITION BY exchange, symbol, trade_id ORDER BY"
         f" ingestion_timestamp) AS copy FROM {staged}) AS fresh WHERE fresh.copy = 1 AND NOT"
-        f" EXISTS (SELECT 1 FROM {committed} AS held WHERE held.exchange = fresh.exchange AND"
-        f" held.symbol = fresh.symbol AND held.trade_id = fresh.trade_id)"
+        f" EXISTS (SELECT 1 FROM {held or committed} AS held WHERE"
+        f" held.exchange = fresh.exchange AND held.symbol = fresh.symbol AND"
+        f" held.trade_id = fresh.trade_id)"
     )
 
 
