@@ -141,10 +141,7 @@ docker-build: ## Build the connector image (needs a Docker engine)
 
 .PHONY: bench
 bench: $(STAMP) ## Benchmarks: print figures and PASS/FAIL against targets, write bench/results/*.json
-	$(BIN)/python -m bench.bench_normalize
-	$(BIN)/python -m bench.bench_connector
-	$(BIN)/python -m bench.bench_lake
-	$(BIN)/python -m bench.bench_query
+	$(BIN)/k2 bench
 
 .PHONY: lint
 lint: $(STAMP) ## ruff check + format check

@@ -27,6 +27,7 @@ ROWS = 2_000_000
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"]
 BATCH_ROWS = 10_000  # one normalize invocation's worth per staging file
 MAX_FILES_PER_PARTITION = 4
+TARGET_BYTES_PER_TRADE = 20  # raw Binance frames are ~170 bytes
 TARGET_ROWS_PER_S = 100_000  # a day of Binance spot trades for 4 busy symbols in < 1 min
 
 
@@ -93,7 +94,12 @@ def main() -> None:
             "staging_bytes": staged_bytes,
         },
         "files_per_partition_after_commit": {f"{p.symbol}/{p.day}": p.files for p in partitions},
-        "bytes_per_trade": round(sum(p.bytes for p in after) / total_rows, 1),
+        "bytes_per_trade": check(
+            "lake bytes per trade after compaction",
+            sum(p.bytes for p in after) / total_rows,
+            TARGET_BYTES_PER_TRADE,
+            higher_is_better=False,
+        ),
         "compaction": {
             "partitions": compacting.compacted_partitions,
             "run_seconds": round(compact_s, 2),

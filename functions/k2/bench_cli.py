@@ -1,0 +1,83 @@
+"""`k2 bench`: run the benchmark suite (bench/ in a source checkout), print its figures and
+PASS/FAIL lines, and summarize bench/results/*.json; `--json` prints the summary for scripts.
+
+Each benchmark runs in its own process, so one's memory and threads cannot colour another's
+figures (peak RSS is per process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SUITE = ("normalize", "connector", "lake", "query")
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def add_bench_parser(commands: argparse._SubParsersAction) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="run the benchmarks; print figures and PASS/FAIL, write bench/results/*.json",
+        description="Runs bench/bench_<name>.py for each benchmark, one process each, then "
+        "summarizes their results. Exits 1 if a benchmark fails to run; a missed target is "
+        "reported, not an error.",
+    )
+    bench.add_argument("names", nargs="*", metavar="NAME", help=f"some of: {' '.join(SUITE)}")
+    bench.add_argument("--json", action="store_true", help="print the summary as JSON")
+    bench.set_defaults(command=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    if not (CHECKOUT / "bench" / "common.py").exists():
+        print("k2 bench runs from a source checkout (it needs the bench/ folder)", file=sys.stderr)
+        return 2
+    names = args.names or list(SUITE)
+    unknown = sorted(set(names) - set(SUITE))
+    if unknown:
+        print(f"no benchmark {', '.join(unknown)}; choose from {' '.join(SUITE)}", file=sys.stderr)
+        return 2
+    for name in names:
+        output = sys.stderr if args.json else sys.stdout
+        print(f"== bench {name}", file=output, flush=True)
+        finished = subprocess.run(
+            [sys.executable, "-m", f"bench.bench_{name}"],
+            cwd=CHECKOUT,
+            stdout=output,
+            check=False,
+        )
+        if finished.returncode:
+            print(f"bench {name} failed (exit {finished.returncode})", file=sys.stderr)
+            return 1
+    summary = {name: _summary(name) for name in names}
+    if args.json:
+        print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+    else:
+        passed = sum(c["pass"] for s in summary.values() for c in s["checks"].values())
+        total = sum(len(s["checks"]) for s in summary.values())
+        print(f"targets met: {passed} of {total} (results in bench/results/)")
+    return 0
+
+
+def _summary(name: str) -> dict[str, Any]:
+    result = orjson.loads((CHECKOUT / "bench" / "results" / f"{name}.json").read_bytes())
+    return {
+        "measured_at": result["environment"]["measured_at"],
+        "checks": dict(_checks(result)),
+        "peak_rss_mb": result.get("peak_rss_mb"),
+    }
+
+
+def _checks(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every target check in a result, wherever the benchmark nested it."""
+    if isinstance(node, dict):
+        if {"value", "target", "pass"} <= node.keys():
+            yield path, node
+            return
+        for key, value in node.items():
+            yield from _checks(value, f"{path}.{key}" if path else key)
