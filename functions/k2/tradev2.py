@@ -199,8 +199,8 @@ def _vendor_data(trades: pa.Table, base: pa.Array, quote: pa.Array) -> pa.Array:
         "base_asset": base,
         "quote_asset": quote,
         "stream": trades["stream"],
-        "first_trade_id": pc.cast(trades["first_trade_id"], pa.string()),
-        "last_trade_id": pc.cast(trades["last_trade_id"], pa.string()),
+        "first_trade_id": _integer_text(trades["first_trade_id"]),
+        "last_trade_id": _integer_text(trades["last_trade_id"]),
         "execution_type": trades["execution_type"],
         "unmapped": trades["unmapped"],
     }
@@ -242,6 +242,13 @@ def _same_keys_in_every_row(columns: list[pa.Array], rows: int) -> Entries:
     )
     value_index = (kept[None, :] * rows + np.arange(rows)[:, None]).reshape(-1)
     return offsets, keys, value_index
+
+
+def _integer_text(column: pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Decimal text of an integer column; an all-null one (spot trades' aggTrade ids) as is."""
+    if column.null_count == len(column):
+        return pa.nulls(len(column), pa.string())
+    return pc.cast(column, pa.string())
 
 
 def _bool_text(column: pa.ChunkedArray) -> pa.Array:
