@@ -187,3 +187,48 @@ def test_the_connector_service_runs_its_task_definition(stack):
     environment = {e["name"]: e["value"] for e in container["environment"]}
     assert environment["K2_STREAM_NAME"] == outputs["StreamName"]
     assert "/health" in " ".join(container["healthCheck"]["command"])
+
+
+def test_a_blue_green_shift_of_the_live_alias_and_its_rollback(stack):
+    """What CodeDeploy does to a function on `sam deploy` with Canary10Percent5Minutes (the
+    staging and prod DeploymentType), done by hand through the same Lambda API calls on the
+    deployed normalize function: publish the new code as a version, send it 10 % of the
+    alias's traffic, then all of it; on an alarm, route everything back. The alias ARN, which
+    the event source mapping, schedule, URL and state machine invoke, never changes.
+
+    (moto runs no CodeDeploy and cannot invoke code without Docker, so the traffic split is
+    checked as the alias's routing configuration, not by sending invocations.)"""
+    url, physical, _ = stack
+    lambda_ = client(url, "lambda")
+    [alias] = [
+        r["Properties"]
+        for r in resources_of_type(translated_template(), "AWS::Lambda::Alias").values()
+        if r["Properties"]["FunctionName"] == {"Ref": "NormalizeFunction"}
+    ]
+    function = physical["NormalizeFunction"]
+    blue = lambda_.publish_version(FunctionName=function)["Version"]
+    live = lambda_.create_alias(FunctionName=function, Name=alias["Name"], FunctionVersion=blue)
+    lambda_.update_function_configuration(
+        FunctionName=function, Description="green: the next deployment"
+    )
+    green = lambda_.publish_version(FunctionName=function)["Version"]
+    assert green != blue
+
+    def route(version: str, canary: dict[str, float]) -> dict[str, Any]:
+        lambda_.update_alias(FunctionName=function, Name=alias["Name"], FunctionVersion=version,
+                             RoutingConfig={"AdditionalVersionWeights": canary})  # fmt: skip
+        return lambda_.get_alias(FunctionName=function, Name=alias["Name"])
+
+    during = route(blue, {green: 0.1})
+    assert (during["FunctionVersion"], during["RoutingConfig"]) == (
+        blue,
+        {"AdditionalVersionWeights": {green: 0.1}},
+    )
+    shifted = route(green, {})
+    assert shifted["FunctionVersion"] == green
+    assert not shifted.get("RoutingConfig", {}).get("AdditionalVersionWeights")
+    rolled_back = route(blue, {})
+    assert rolled_back["FunctionVersion"] == blue
+    assert {during["AliasArn"], shifted["AliasArn"], rolled_back["AliasArn"]} == {live["AliasArn"]}
+    description = lambda_.get_function(FunctionName=function, Qualifier=green)["Configuration"]
+    assert description["Description"] == "green: the next deployment"
