@@ -137,27 +137,68 @@ class _Symbols:
 
     code: np.ndarray
     names: list[str]
-    words: np.ndarray  # per name: its text as two little-endian words, zero-padded
     lengths: np.ndarray
+    lower_low: np.ndarray  # per name: its lower-case text as two little-endian words,
+    lower_high: np.ndarray  # zero-padded (a stream name holds the symbol in lower case)
+
+    @classmethod
+    def of(cls, low: np.ndarray, high: np.ndarray, length: np.ndarray, ok: np.ndarray) -> _Symbols:
+        """Symbols from each frame's text as two zero-padded words and its length.
+
+        Frames are grouped by a hash of their text (a sort of the batch's few distinct
+        values); each group's text is checked once against the strict parser's rule, and
+        every frame's text is then compared with its group's name, so that a hash collision
+        sends a frame to the strict parser instead of merging two symbols.
+        """
+        rows = np.flatnonzero(ok)
+        key = low * _HASH_LOW + high * _HASH_HIGH + length.astype(np.uint64)
+        ordered = np.sort(key[rows])
+        distinct = np.concatenate([ordered[:1], ordered[1:][ordered[1:] != ordered[:-1]]])
+        group = np.searchsorted(distinct, key[rows])
+        name_of_group = np.full(len(distinct), -1, dtype=np.int64)
+        names: list[str] = []
+        words: list[tuple[int, int]] = []
+        for number in range(len(distinct)):
+            row = rows[np.argmax(group == number)]
+            text = int(low[row]).to_bytes(8, "little") + int(high[row]).to_bytes(8, "little")
+            if _SYMBOL.fullmatch(text[: length[row]]):
+                name_of_group[number] = len(names)
+                names.append(text[: length[row]].decode())
+                words.append((int(low[row]), int(high[row])))
+        code = np.full(len(low), -1, dtype=np.int64)
+        if not names:
+            empty = np.zeros(0, dtype=np.uint64)
+            return cls(code, [], empty.astype(np.int64), empty, empty)
+        name_words = np.array(words, dtype=np.uint64).reshape(-1, 2)
+        lengths = np.array([len(name) for name in names], dtype=np.int64)
+        code[rows] = name_of_group[group]
+        named = np.maximum(code, 0)
+        same = (low == name_words[:, 0][named]) & (high == name_words[:, 1][named])
+        code[~(same & (length == lengths[named]))] = -1
+        lower = _lower_words(name_words)
+        return cls(code, names, lengths, lower[:, 0].copy(), lower[:, 1].copy())
 
 
 class _Text:
     """The frames' bytes, their commas, and vectorized reads of little-endian 8-byte words.
 
     The bytes are copied once into a buffer with _PAD zero bytes at each end; positions below
-    are in that buffer. Every read (at most 26 bytes before a field's end, 27 after its start)
+    are in that buffer. Every read (at most 32 bytes before a field's end or after its start)
     then stays inside without a bounds test, and zero bytes never pass as a digit or as part
     of a literal.
+
+    Reads fetch a window of up to four consecutive words per frame in one gather: numpy
+    gathers an unaligned 32-byte item as fast as an 8-byte one, so a field's words cost one
+    gather instead of one each. Words at other offsets are shifted out of the window.
     """
 
     def __init__(self, frames: pa.Array) -> None:
         data = frames.buffers()[2]
         size = 0 if data is None else data.size
-        self._bytes = np.zeros(size + 2 * _PAD, dtype=np.uint8)
+        self._bytes = np.empty(size + 2 * _PAD, dtype=np.uint8)
+        self._bytes[:_PAD] = self._bytes[_PAD + size :] = 0
         if size:
             self._bytes[_PAD : _PAD + size] = np.frombuffer(data, dtype=np.uint8)
-        words = len(self._bytes) - 7
-        self._words = np.ndarray((words,), dtype="<u8", buffer=self._bytes, strides=(1,))
         offsets = np.frombuffer(frames.buffers()[1], dtype=np.int32)
         in_view = offsets[frames.offset : frames.offset + len(frames) + 1]
         self._frame_bounds = in_view.astype(np.int64) + _PAD
@@ -173,37 +214,33 @@ class _Text:
         ends = np.vstack([commas, self._frame_bounds[frame_index + 1]])
         return starts, ends
 
+    def words(self, at: np.ndarray, count: int) -> np.ndarray:
+        """count x frames: row k holds the eight bytes from at + 8k of each frame."""
+        items = np.ndarray(
+            (len(self._bytes) - 8 * count + 1,),
+            dtype=f"V{8 * count}",
+            buffer=self._bytes,
+            strides=(1,),
+        )
+        return items[at].view("<u8").reshape(-1, count).T
+
+    def byte(self, at: np.ndarray) -> np.ndarray:
+        return self._bytes[at]
+
+    def has_bytes(self, at: np.ndarray, expected: bytes) -> np.ndarray:
+        """Whether the bytes from `at` are `expected` (at most 32 bytes)."""
+        return _starts_with(self.words(at, -(-len(expected) // 8)), expected)
+
     def symbols(self, start: np.ndarray, end: np.ndarray) -> _Symbols:
         """The `"s":"BTCUSDT"` fields, decided once per distinct symbol: a batch has few."""
-        first = start + len(b'"s":"')
-        length = end - 1 - first
-        ok = (length >= 2) & (length <= _MAX_FAST_SYMBOL) & self.has_bytes(start, b'"s":"')
+        window = self.words(start, 3)
+        first = len(b'"s":"')
+        length = end - 1 - start - first
+        ok = (length >= 2) & (length <= _MAX_FAST_SYMBOL) & _starts_with(window, b'"s":"')
         ok &= self.byte(end - 1) == ord('"')
-        low = self.word(first) & _KEEP_FIRST[_bounded(length, 8)]
-        high = self.word(first + 8) & _KEEP_FIRST[_bounded(length - 8, 8)]
-        key = low * _HASH_LOW + high * _HASH_HIGH + length.astype(np.uint64)
-        code = np.full(len(start), -1, dtype=np.int64)
-        names: list[str] = []
-        words: list[tuple[int, int]] = []
-        rows = np.flatnonzero(ok)
-        _, example, group = np.unique(key[rows], return_index=True, return_inverse=True)
-        for number, row in enumerate(rows[example]):
-            text = int(low[row]).to_bytes(8, "little") + int(high[row]).to_bytes(8, "little")
-            name = text[: length[row]]
-            if not _SYMBOL.fullmatch(name):
-                continue
-            members = rows[group == number]
-            same = (low[members] == low[row]) & (high[members] == high[row])
-            same &= length[members] == length[row]  # a hash collision cannot merge symbols
-            code[members[same]] = len(names)
-            names.append(name.decode())
-            words.append((int(low[row]), int(high[row])))
-        return _Symbols(
-            code,
-            names,
-            np.array(words, dtype=np.uint64).reshape(-1, 2),
-            np.array([len(name) for name in names], dtype=np.int64),
-        )
+        low = _word_at(window, first) & _KEEP_FIRST[_bounded(length, 8)]
+        high = _word_at(window, first + 8) & _KEEP_FIRST[_bounded(length - 8, 8)]
+        return _Symbols.of(low, high, length, ok)
 
     def names_trade_stream(
         self, start: np.ndarray, end: np.ndarray, symbols: _Symbols
@@ -212,91 +249,103 @@ class _Text:
         own symbol (lower-cased), as the strict parser requires."""
         if not symbols.names:
             return np.zeros(len(start), dtype=bool)
+        window = self.words(start, 4)
         code = np.maximum(symbols.code, 0)
-        first = start + len(b'{"stream":"')
-        length = end - len(b'@trade"') - first
+        first = len(b'{"stream":"')
+        length = end - len(b'@trade"') - start - first
         ok = (symbols.code >= 0) & (length == symbols.lengths[code])
-        ok &= self.has_bytes(start, b'{"stream":"') & self.has_bytes(end - 7, b'@trade"')
+        ok &= _starts_with(window, b'{"stream":"') & self.has_bytes(end - 7, b'@trade"')
         clipped = _bounded(length, _MAX_FAST_SYMBOL)
-        lower = _lower_words(symbols.words)[code]
-        ok &= (self.word(first) & _KEEP_FIRST[np.minimum(clipped, 8)]) == lower[:, 0]
-        ok &= (self.word(first + 8) & _KEEP_FIRST[_bounded(clipped - 8, 8)]) == lower[:, 1]
-        return ok
-
-    def word(self, at: np.ndarray) -> np.ndarray:
-        return self._words[at]
-
-    def byte(self, at: np.ndarray) -> np.ndarray:
-        return self._bytes[at]
-
-    def has_bytes(self, at: np.ndarray, expected: bytes) -> np.ndarray:
-        """Whether the bytes from `at` are `expected`, compared eight at a time."""
-        if len(expected) < 8:
-            mask = (1 << (8 * len(expected))) - 1
-            return (self.word(at) & mask) == int.from_bytes(expected, "little")
-        ok = np.ones(len(at), dtype=bool)
-        for position in [*range(0, len(expected) - 7, 8), len(expected) - 8]:  # last may overlap
-            value = int.from_bytes(expected[position : position + 8], "little")
-            ok &= self.word(at + position) == value
+        expected_low, expected_high = symbols.lower_low[code], symbols.lower_high[code]
+        ok &= (_word_at(window, first) & _KEEP_FIRST[np.minimum(clipped, 8)]) == expected_low
+        low_of_high = _KEEP_FIRST[_bounded(clipped - 8, 8)]
+        ok &= (_word_at(window, first + 8) & low_of_high) == expected_high
         return ok
 
     def is_literal(self, start: np.ndarray, end: np.ndarray, literal: bytes) -> np.ndarray:
         return ((end - start) == len(literal)) & self.has_bytes(start, literal)
-
-    def digits(
-        self, end: np.ndarray, count: np.ndarray, most: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Value of the `count` (1 to `most` <= 16) ASCII digits just before `end`, and whether
-        they are all digits."""
-        ok = (count >= 1) & (count <= most)
-        count = _bounded(count, most)
-        low = _keep_last_bytes(self.word(end - 8), np.minimum(count, 8))
-        ok &= _all_digits(low)
-        value = _eight_digits(low)
-        if most > 8:
-            high = _keep_last_bytes(self.word(end - 16), count - np.minimum(count, 8))
-            ok &= _all_digits(high)
-            value += _eight_digits(high) * np.uint64(10**8)
-        return value.astype(np.int64), ok
 
     def integer(
         self, start: np.ndarray, end: np.ndarray, key: bytes
     ) -> tuple[np.ndarray, np.ndarray]:
         """A `"k":123` field: JSON integer digits (no sign, no leading zero) after the key."""
         count = end - start - len(key)
-        value, ok = self.digits(end, count, MAX_DIGITS)
+        high, low = self.words(end - 16, 2)
+        value, ok = _digits(low, high, count, MAX_DIGITS)
         leading_zero = (count > 1) & (value < _POWERS_OF_TEN[_bounded(count - 1, MAX_DIGITS)])
         return value, ok & ~leading_zero & self.has_bytes(start, key)
 
     def price(
         self, start: np.ndarray, end: np.ndarray, key: bytes
     ) -> tuple[np.ndarray, np.ndarray]:
-        """A `"p":"61837.63000000"` field as an integer count of 1e-8; positive values only."""
-        dot = end - PRICE_SCALE - 2
-        integer_digits = dot - start - len(key)
-        whole, whole_ok = self.digits(dot, integer_digits, PRICE_INTEGER_DIGITS)
-        fraction, fraction_ok = self.digits(end - 1, np.full(len(end), PRICE_SCALE), PRICE_SCALE)
-        value = whole * 10**PRICE_SCALE + fraction
-        ok = whole_ok & fraction_ok & (value > 0)
-        ok &= (self.byte(dot) == ord(".")) & (self.byte(end - 1) == ord('"'))
+        """A `"p":"61837.63000000"` field as an integer count of 1e-8; positive values only.
+
+        The field's last 32 bytes hold every part: up to 10 integer digits, the dot at 22,
+        the eight decimals at 23-30 and the closing quote at 31.
+        """
+        window = self.words(end - 32, 4)
+        integer_digits = end - PRICE_SCALE - 2 - start - len(key)
+        whole, ok = _digits(
+            _word_at(window, 14), _word_at(window, 6), integer_digits, PRICE_INTEGER_DIGITS
+        )
+        fraction = _word_at(window, 23)
+        ok &= _all_digits(fraction)
+        value = whole * 10**PRICE_SCALE + _eight_digits(fraction).astype(np.int64)
+        ok &= (value > 0) & (_byte_at(window, 22) == ord(".")) & (_byte_at(window, 31) == ord('"'))
         return value, ok & self.has_bytes(start, key)
 
     def boolean(
         self, start: np.ndarray, end: np.ndarray, key: bytes, close: bytes
     ) -> tuple[np.ndarray, np.ndarray]:
-        """A `"m":true` or `"m":false` field, followed by the frame's closing braces if any.
-
-        Both literals are 8 to 16 bytes long, so a field's first and last eight bytes decide it.
-        """
-        head, tail = self.word(start), self.word(end - 8)
+        """A `"m":true` or `"m":false` field, followed by the frame's closing braces if any."""
+        window = self.words(start, 2)
         length = end - start
         answers = []
         for literal in (key + b"true" + close, key + b"false" + close):
-            first = int.from_bytes(literal[:8], "little")
-            last = int.from_bytes(literal[-8:], "little")
-            answers.append((length == len(literal)) & (head == first) & (tail == last))
+            answers.append((length == len(literal)) & _starts_with(window, literal))
         is_true, is_false = answers
         return is_true, is_true | is_false
+
+
+def _word_at(window: np.ndarray, offset: int) -> np.ndarray:
+    """The eight bytes at `offset` of each frame's window (rows of words, as _Text.words)."""
+    index, shift = divmod(offset, 8)
+    if not shift:
+        return window[index]
+    return (window[index] >> np.uint64(8 * shift)) | (
+        window[index + 1] << np.uint64(64 - 8 * shift)
+    )
+
+
+def _byte_at(window: np.ndarray, offset: int) -> np.ndarray:
+    index, shift = divmod(offset, 8)
+    return (window[index] >> np.uint64(8 * shift)) & np.uint64(0xFF)
+
+
+def _starts_with(window: np.ndarray, expected: bytes) -> np.ndarray:
+    """Whether each frame's window begins with `expected`, compared eight bytes at a time."""
+    ok = np.ones(window.shape[1], dtype=bool)
+    for index, position in enumerate(range(0, len(expected), 8)):
+        part = expected[position : position + 8]
+        value = np.uint64(int.from_bytes(part, "little"))
+        word = window[index] if len(part) == 8 else window[index] & _KEEP_FIRST[len(part)]
+        ok &= word == value
+    return ok
+
+
+def _digits(
+    low: np.ndarray, high: np.ndarray, count: np.ndarray, most: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Value of the `count` (1 to `most`, 9 <= most <= 16) ASCII digits that end a 16-byte run
+    whose words are `high` then `low`, and whether they are all digits."""
+    ok = (count >= 1) & (count <= most)
+    count = _bounded(count, most)
+    in_low = np.minimum(count, 8)
+    low = _keep_last_bytes(low, in_low)
+    high = _keep_last_bytes(high, count - in_low)
+    ok &= _all_digits(low) & _all_digits(high)
+    value = _eight_digits(low) + _eight_digits(high) * np.uint64(10**8)
+    return value.astype(np.int64), ok
 
 
 # Per count k (0-8): mask keeping a word's first k bytes (the low ones).
@@ -335,11 +384,13 @@ def _all_digits(word: np.ndarray) -> np.ndarray:
 
 
 def _eight_digits(word: np.ndarray) -> np.ndarray:
-    """Eight ASCII digits (first digit in the lowest byte) -> their value, in three multiplies."""
-    value = word - np.uint64(_ASCII_ZEROS)
+    """Eight ASCII digits (first digit in the lowest byte) -> their value, in three multiplies.
+
+    The first mask keeps each byte's low nibble, which is already the digit's value.
+    """
     for mask, multiplier, shift in _PAIRWISE_STEPS:
-        value = ((value & mask) * multiplier) >> shift
-    return value
+        word = ((word & mask) * multiplier) >> shift
+    return word
 
 
 # Each step joins neighbouring groups: digits into pairs, pairs into fours, fours into eight.
