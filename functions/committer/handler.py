@@ -17,6 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2.adapters.iceberg_lake import CommitterBusyError, ConcurrentCommitError, TradesCommitter
+from k2.adapters.telemetry import log_metrics_per_invocation
 from k2.config import LakeSettings
 
 logger = Logger(service="committer", logger_handler=logging.StreamHandler(sys.stderr))
@@ -24,7 +25,7 @@ metrics = Metrics(namespace="K2", service="committer")
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@log_metrics_per_invocation(metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         report = TradesCommitter(LakeSettings.from_env()).run()

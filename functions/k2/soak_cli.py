@@ -32,7 +32,12 @@ def add_soak_parser(commands: argparse._SubParsersAction) -> None:
         "pipeline, samples RSS, CPU, Kinesis backlog and latency, then reconciles the "
         "Iceberg table with every id sent. Exits 1 on any loss or duplicate.",
     )
-    soak.add_argument("--duration", type=duration_seconds, required=True, help="e.g. 10m, 1h")
+    soak.add_argument(
+        "--duration",
+        type=duration_seconds,
+        required=True,
+        help="e.g. 10m, 1h: as many whole replay cycles as fit, at least one",
+    )
     soak.add_argument(
         "--replay",
         nargs="+",

@@ -22,6 +22,7 @@ from k2.adapters.deadletter import S3DeadLetters
 from k2.adapters.kinesis_batch import StagingBatchProcessor
 from k2.adapters.lake import StagingLake
 from k2.adapters.staging_sink import StagingSink, StoreOutcome
+from k2.adapters.telemetry import log_metrics_per_invocation
 from k2.config import LakeSettings
 from k2.normalize import NormalizedBatch
 
@@ -68,7 +69,7 @@ def report(batch: NormalizedBatch, outcome: StoreOutcome) -> None:
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@log_metrics_per_invocation(metrics)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     processor = StagingBatchProcessor(build_sink(LakeSettings.from_env()), on_stored=report)

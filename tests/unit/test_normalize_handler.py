@@ -135,3 +135,15 @@ def test_a_failed_dead_letter_write_fails_the_poisoned_records(in_process_lake):
     assert response == {
         "batchItemFailures": [{"itemIdentifier": event["Records"][1]["kinesis"]["sequenceNumber"]}]
     }
+
+
+def test_a_warm_environment_with_metrics_off_writes_nothing_to_stdout(
+    in_process_lake, monkeypatch, capsys
+):
+    """The local pipeline turns metrics off so that stdout carries only its results (JSON)."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    for invocation in range(101):  # Powertools flushes by itself at a metric's 100th value
+        event = kinesis_event([trade("BTCUSDT", invocation)], first_sequence=10**20 + invocation)
+        assert invoke(event) == {"batchItemFailures": []}
+    assert capsys.readouterr().out == ""
+    assert landed_ids(in_process_lake) == list(range(101))
