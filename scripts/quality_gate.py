@@ -8,7 +8,8 @@ Gates (only those whose report is given are checked):
 - coverage: line rate of the Cobertura XML >= --min-coverage (75%);
 - tests: the JUnit XML has tests, and zero failures and errors;
 - bandit: no HIGH-severity finding;
-- pip-audit: no known vulnerability (pip-audit reports no severity, so every one counts);
+- pip-audit: no known vulnerability (pip-audit reports no severity, so every one counts), and
+  no dependency it could not audit;
 - checkov: no failed check of HIGH or CRITICAL severity, or of unknown severity (checkov
   leaves severity empty without a Prisma key: unknown is treated as high, not ignored);
 - benchmarks: no statistically significant regression beyond 20% (scripts.performance_baseline).
@@ -66,10 +67,18 @@ def bandit_gate(path: Path) -> Gate:
 
 
 def pip_audit_gate(path: Path) -> Gate:
+    """No known vulnerability, and every dependency audited: pip-audit skips a package it
+    cannot look up (offline, unknown index) with only a `skip_reason`, which is no pass."""
     body = _json(path)
     dependencies = body.get("dependencies", body if isinstance(body, list) else [])
     found = sorted(f"{d['name']} {d['version']}: {v['id']}"
                    for d in dependencies for v in d.get("vulns", []))  # fmt: skip
+    unaudited = sorted(d["name"] for d in dependencies if d.get("skip_reason"))
+    if unaudited:
+        detail = f"{len(unaudited)} of {len(dependencies)} dependencies not audited"
+        return Gate("pip-audit", False, detail + _listed(unaudited))
+    if not dependencies:
+        return Gate("pip-audit", False, "no dependencies in the report: nothing was audited")
     return Gate("pip-audit", not found, f"{len(found)} known vulnerabilities" + _listed(found))
 
 

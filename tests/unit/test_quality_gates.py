@@ -75,6 +75,14 @@ def test_pip_audit_fails_on_any_known_vulnerability(tmp_path):
     assert gate("--pip-audit", write(tmp_path / "b.json", json.dumps(vulnerable))) == 1
 
 
+def test_pip_audit_fails_when_it_could_not_audit_every_dependency(tmp_path, capsys):
+    skipped = {"name": "annotated-types", "skip_reason": "Dependency not found on PyPI"}
+    offline = {"dependencies": [{"name": "orjson", "version": "3.13.0", "vulns": []}, skipped]}
+    assert gate("--pip-audit", write(tmp_path / "a.json", json.dumps(offline))) == 1
+    assert "1 of 2 dependencies not audited: annotated-types" in capsys.readouterr().out
+    assert gate("--pip-audit", write(tmp_path / "b.json", json.dumps({"dependencies": []}))) == 1
+
+
 @pytest.mark.parametrize(("severity", "code"), [("LOW", 0), ("MEDIUM", 0), ("HIGH", 1),
                                                  ("CRITICAL", 1), (None, 1)])  # fmt: skip
 def test_checkov_fails_on_high_critical_and_unrated_checks(tmp_path, severity, code):

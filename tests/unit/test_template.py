@@ -221,6 +221,18 @@ def test_every_bucket_is_encrypted_private_and_tls_only():
     assert resources["TradesStream"]["Properties"]["StreamEncryption"]["EncryptionType"] == "KMS"
 
 
+def test_the_lake_keeps_deleted_or_replaced_objects_recoverable_for_a_while():
+    lake = sam_template()["Resources"]["LakeBucket"]["Properties"]
+    assert lake["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = {rule["Id"]: rule for rule in lake["LifecycleConfiguration"]["Rules"]}
+    replaced = rules["expire-replaced-versions"]
+    assert replaced["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": {"Ref": "LakeVersionRetentionDays"}
+    }
+    assert replaced["ExpiredObjectDeleteMarker"] is True
+    assert "Prefix" not in replaced  # the whole lake: table data, metadata and staging
+
+
 # --- samconfig.toml ---------------------------------------------------------------------------
 
 
