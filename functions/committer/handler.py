@@ -1,7 +1,8 @@
 """committer: the scheduled single writer of the trades Iceberg table.
 
 Folds new staging files into `trades` exactly once, compacts crowded partitions, removes
-consumed staging files after their retention. A run that finds another one holding the lease
+consumed staging files after their retention, expires old snapshots and deletes the files
+only they held. A run that finds another one holding the lease
 does nothing and succeeds: the next schedule picks the work up.
 """
 

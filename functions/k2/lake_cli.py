@@ -51,7 +51,8 @@ def _commit(args: argparse.Namespace) -> int:
         print(f"{report.staging_files:,} staging files: {report.new_rows:,} new rows committed, "
               f"{report.duplicates_skipped:,} duplicates skipped; compacted "
               f"{', '.join(report.compacted_partitions) or 'nothing'}; "
-              f"{report.staging_files_removed:,} consumed staging files removed")  # fmt: skip
+              f"{report.staging_files_removed:,} consumed staging files removed, "
+              f"{report.expired_files_removed:,} files of expired snapshots deleted")  # fmt: skip
     return 0
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from typing import Any
+from urllib.parse import urlparse
 
 import boto3
 import duckdb
@@ -165,6 +166,53 @@ def test_crowded_partitions_are_compacted_into_one_sorted_file(server_lake, sess
         key = f"{entry['partition']['symbol']}/{entry['partition']['trade_day']}"
         per_partition[key] = per_partition.get(key, 0) + 1
     assert all(count <= 2 for count in per_partition.values()), per_partition
+    assert trade_ids(server_lake)["BTCUSDT"] == list(RECORDED_TRADE_IDS["BTCUSDT"])
+
+
+def table_objects(table) -> set[str]:
+    """Every object under the table's location on S3, as s3:// URIs (folder markers aside)."""
+    location = urlparse(table.location())
+    prefix = location.path.strip("/") + "/"
+    pages = (
+        boto3.client("s3")
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=location.netloc, Prefix=prefix)
+    )
+    keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+    return {f"s3://{location.netloc}/{key}" for key in keys if not key.endswith("/")}
+
+
+def test_expired_snapshots_take_the_files_only_they_held_with_them(server_lake, session_frames):
+    settings = CommitterSettings(
+        max_files_per_partition=2, snapshot_retention_s=600, metadata_versions_kept=3
+    )
+    btc = [f for f in session_frames if partition_key(f) == "BTCUSDT"]
+    for part in range(4):  # commits and a compaction: replaced data files, many snapshots
+        deliver(btc[part::4], frames_per_record=500, first_sequence=10**20 + part * 10**6)
+        TradesCommitter(server_lake, settings).run()
+    table = ensure_trades_table(trades_catalog(server_lake), server_lake, settings)
+    live_data = {row["file_path"] for row in table.inspect.files().to_pylist()}
+    before = table_objects(table)
+    assert {o for o in before if "/data/" in o} > live_data  # the compaction replaced some
+
+    report = TradesCommitter(server_lake, settings, clock=lambda: time.time() + 601).run()
+
+    table = ensure_trades_table(trades_catalog(server_lake), server_lake, settings)
+    current = table.current_snapshot()
+    assert current is not None
+    assert [s.snapshot_id for s in table.snapshots()] == [current.snapshot_id]
+    referenced = (
+        live_data
+        | {current.manifest_list}
+        | {manifest.manifest_path for manifest in current.manifests(table.io)}
+        | {table.metadata_location}
+        | {entry.metadata_file for entry in table.metadata.metadata_log}
+    )
+    after = table_objects(table)
+    assert after == referenced  # nothing on S3 that the table does not reference
+    assert len([o for o in after if o.endswith(".metadata.json")]) <= 1 + 3
+    removed = {o for o in before - after if not o.endswith(".metadata.json")}
+    assert report.expired_files_removed == len(removed) > 0
     assert trade_ids(server_lake)["BTCUSDT"] == list(RECORDED_TRADE_IDS["BTCUSDT"])
 
 

@@ -14,7 +14,9 @@ committer at a time:
 - few files: partitions (symbol, day) holding more than `max_files_per_partition` files are
   rewritten as one sorted file;
 - retention: consumed staging files, and their ledgers, are deleted after a retention period;
-  old snapshots are expired.
+  old snapshots are expired, and the files only they held (manifest lists, manifests, data
+  files a compaction replaced) are deleted with them; metadata JSON files beyond the last
+  `metadata_versions_kept` are deleted at each commit.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from pyiceberg.expressions.literals import literal
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema, assign_fresh_schema_ids
 from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.sorting import SortField, SortOrder
 from pyiceberg.transforms import DayTransform, IdentityTransform
 
@@ -81,6 +84,7 @@ class CommitterSettings:
     max_files_per_partition: int = 4  # more: the partition is rewritten as one file
     staging_retention_s: float = 3_600.0  # consumed staging files stay queryable this long
     snapshot_retention_s: float = 7 * 86_400.0
+    metadata_versions_kept: int = 100  # older *.metadata.json files are deleted at each commit
     lease_s: float = 900.0  # the scheduled function's timeout
 
 
@@ -93,6 +97,7 @@ class CommitReport:
     snapshot_id: int | None = None
     compacted_partitions: list[str] = field(default_factory=list)
     staging_files_removed: int = 0
+    expired_files_removed: int = 0
 
 
 def trades_catalog(lake: LakeSettings) -> Catalog:
@@ -123,6 +128,9 @@ def _table_properties(settings: CommitterSettings) -> dict[str, str]:
         # Never let pyiceberg re-apply an append on a newer snapshot: the duplicate check was
         # made against the old one. A rejected commit is re-planned by the next run instead.
         "commit.retry.num-retries": "0",
+        # Every commit writes a whole new metadata JSON; without these, all of them stay on S3.
+        "write.metadata.delete-after-commit.enabled": "true",
+        "write.metadata.previous-versions-max": str(settings.metadata_versions_kept),
     }
 
 
@@ -183,7 +191,7 @@ class TradesCommitter:
                 touched = self._commit(table, pending, report)
             report.compacted_partitions = self._compact(table, touched)
             report.staging_files_removed = self._remove_consumed_staging(table)
-            self._expire_snapshots(table)
+            report.expired_files_removed = self._expire_snapshots(table)
         return report
 
     def _commit(
@@ -324,10 +332,7 @@ class TradesCommitter:
                 continue
             with suppress(self._s3.exceptions.NoSuchKey):
                 keys = self._read_ledger(uri)
-                for start in range(0, len(keys), 1000):
-                    chunk = keys[start : start + 1000]
-                    objects = [{"Key": key} for key in chunk]
-                    self._s3.delete_objects(Bucket=self._lake.bucket, Delete={"Objects": objects})
+                self._delete(self._lake.bucket, keys)
                 removed += len(keys)
                 parsed = urlparse(uri)
                 self._s3.delete_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
@@ -335,12 +340,58 @@ class TradesCommitter:
                 transaction.remove_properties(LEDGER_PROPERTY + ledger_id)
         return removed
 
-    def _expire_snapshots(self, table: Table) -> None:
+    def _expire_snapshots(self, table: Table) -> int:
+        """Expire the snapshots older than the retention (never the current one), then delete
+        the files only they held; return how many. pyiceberg's expiry edits the metadata only,
+        so without this every file a compaction replaced would stay on S3 for ever."""
         cutoff = datetime.fromtimestamp(self._clock() - self._settings.snapshot_retention_s, UTC)
         current = table.current_snapshot()
         old = [s for s in table.snapshots() if s.timestamp_ms < cutoff.timestamp() * 1000]
-        if current is not None and any(s.snapshot_id != current.snapshot_id for s in old):
-            table.maintenance.expire_snapshots().older_than(cutoff).commit()
+        if current is None or not any(s.snapshot_id != current.snapshot_id for s in old):
+            return 0
+        before = table.metadata
+        table.maintenance.expire_snapshots().older_than(cutoff).commit()
+        kept_ids = {s.snapshot_id for s in table.metadata.snapshots}
+        expired = [s for s in before.snapshots if s.snapshot_id not in kept_ids]
+        oldest_kept = min(table.metadata.snapshots, key=lambda s: s.sequence_number or 0)
+        unreferenced = _files_of(table, expired, live_only=False) - _files_of(
+            table, [oldest_kept], live_only=True
+        )
+        by_bucket: dict[str, list[str]] = {}
+        for uri in unreferenced:
+            parsed = urlparse(uri)
+            by_bucket.setdefault(parsed.netloc, []).append(parsed.path.lstrip("/"))
+        for bucket, keys in by_bucket.items():
+            self._delete(bucket, sorted(keys))
+        return len(unreferenced)
+
+    def _delete(self, bucket: str, keys: Sequence[str]) -> None:
+        """Delete objects 1,000 (DeleteObjects' limit) at a time."""
+        for start in range(0, len(keys), 1000):
+            objects = [{"Key": key} for key in keys[start : start + 1000]]
+            self._s3.delete_objects(Bucket=bucket, Delete={"Objects": objects})
+
+
+def _files_of(table: Table, snapshots: Sequence[Snapshot], live_only: bool) -> set[str]:
+    """Manifest lists, manifests and data files of `snapshots`: only the data files live in
+    them if `live_only`, else also those their manifests record as deleted.
+
+    The history is linear (one committer, no branches or rollbacks) and file names are never
+    reused, so a file that the oldest kept snapshot does not hold, no later snapshot holds:
+    what the expired snapshots referenced minus what the oldest kept one holds is unreachable.
+    """
+    files: set[str] = set()
+    manifests_read: set[str] = set()
+    for snapshot in snapshots:
+        files.add(snapshot.manifest_list)
+        for manifest in snapshot.manifests(table.io):
+            files.add(manifest.manifest_path)
+            if manifest.manifest_path in manifests_read:
+                continue
+            manifests_read.add(manifest.manifest_path)
+            entries = manifest.fetch_manifest_entry(table.io, discard_deleted=live_only)
+            files.update(entry.data_file.file_path for entry in entries)
+    return files
 
 
 def _partitions(rows: pa.Table) -> set[tuple[str, str]]:
