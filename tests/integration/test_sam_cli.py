@@ -9,6 +9,7 @@ rather than in AWS. The normalize package then processes a sample event against 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -41,18 +42,29 @@ def sam(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=600, check=False)  # fmt: skip
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sam_cli() -> Path:
     """The SAM CLI in its own environment (`make` installs it from infra/sam/requirements.txt)."""
     subprocess.run(["make", "-s", str(SAM.relative_to(ROOT))], cwd=ROOT, check=True, timeout=600)
     return SAM
 
 
-@pytest.fixture(scope="module")
-def built(sam_cli: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    build_dir = tmp_path_factory.mktemp("sam-build")
-    result = sam("build", "--build-dir", str(build_dir), "--cache-dir", str(build_dir / ".cache"))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+@pytest.fixture(scope="session")
+def built(sam_cli: Path, tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """One `sam build` per test run. Under xdist the workers share it through a lock in the
+    run's common temporary folder: with `--dist worksteal` a per-worker or per-module build
+    ran up to three times, ~15 s of CPU each."""
+    run_folder = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        run_folder = run_folder.parent  # this run's folder, shared by its workers
+    build_dir, done = run_folder / "sam-build", run_folder / "sam-build.done"
+    with (run_folder / "sam-build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            result = sam("build", "--build-dir", str(build_dir),
+                         "--cache-dir", str(build_dir / ".cache"))  # fmt: skip
+            assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+            done.touch()
     return build_dir
 
 
