@@ -3,7 +3,8 @@ crowded partition. On an embedded moto server (S3 and Glue over HTTP on loopback
 figures include real Parquet writes and S3 round trips, not AWS network latency.
 
 Figures: rows/s and staging MB/s per commit, files per partition and bytes per trade after
-it, and the compaction's rows/s.
+it, and the compaction's rows/s; then, in a lake of its own, the bytes per trade of the recorded
+session (real prices and vendor_data), which the synthetic rows only approximate.
 """
 
 from __future__ import annotations
@@ -11,16 +12,20 @@ from __future__ import annotations
 import time
 import uuid
 
+import pyarrow as pa
+
+from bench.bench_normalize import trade_frames
 from bench.common import check, write
 from bench.synthetic import tradev2_rows
 from k2.adapters import aws
 from k2.adapters.iceberg_lake import CommitterSettings, TradesCommitter, partition_stats
 from k2.adapters.lake import StagingLake
 from k2.config import LakeSettings
-from k2.local.endpoint import embedded_endpoint, endpoint_environment
+from k2.local.endpoint import embedded_endpoint, endpoint_environment, reset
 from k2.local.environment import scoped_environment
 from k2.local.pipeline import LOCAL_HANDLER_ENV
 from k2.local.resources import LocalStack, create_resources
+from k2.normalize import KinesisBatch, RecordOrigin
 from k2.staging import split_partitions
 
 ROWS = 2_000_000
@@ -31,18 +36,50 @@ TARGET_BYTES_PER_TRADE = 20  # raw Binance frames are ~170 bytes
 TARGET_ROWS_PER_S = 100_000  # a day of Binance spot trades for 4 busy symbols in < 1 min
 
 
-def stage(lake: LakeSettings, rows_count: int, seed: int, first_id: int) -> int:
-    """Write staging files as the normalize function does; return their total bytes."""
+def stage(lake: LakeSettings, rows: pa.Table) -> int:
+    """Write staging files as the normalize function does, one per partition of each
+    10,000-row batch; return their total bytes."""
     s3 = aws.client("s3", lake.endpoint_url)
     staging = StagingLake(s3, None, lake.bucket, lake.staging_prefix, lake.glue_database,
                           lake.staging_table)  # fmt: skip
-    rows = tradev2_rows(rows_count, SYMBOLS, seed=seed, first_id=first_id)
     keys = []
     for start in range(0, rows.num_rows, BATCH_ROWS):
         batch_id = uuid.uuid4().hex
         for part in split_partitions(rows.slice(start, BATCH_ROWS)):
             keys.append(staging.write(part, batch_id))
     return sum(s3.head_object(Bucket=lake.bucket, Key=key)["ContentLength"] for key in keys)
+
+
+def synthetic(rows_count: int, seed: int, first_id: int) -> pa.Table:
+    return tradev2_rows(rows_count, SYMBOLS, seed=seed, first_id=first_id)
+
+
+def recorded_session_rows() -> tuple[str, pa.Table]:
+    """The recorded session's trades, normalized as the handler does (one Kinesis record per
+    frame): real prices, quantities and vendor_data, unlike the synthetic rows."""
+    source, frames = trade_frames()
+    batch = KinesisBatch()
+    for index, frame in enumerate(frames):
+        batch.add_record(RecordOrigin("shardId-0", str(index), 1_723_161_300_000_000), frame)
+    return source, batch.normalize().trades
+
+
+def recorded_bytes_per_trade(settings: CommitterSettings) -> tuple[str, int, float]:
+    """Bytes per trade of the recorded session once committed, in a lake of its own."""
+    source, rows = recorded_session_rows()
+    with (
+        embedded_endpoint() as url,
+        endpoint_environment(url),
+        scoped_environment(LOCAL_HANDLER_ENV),
+    ):
+        reset(url)  # moto's state is per process: drop the synthetic lake of main()
+        lake = LakeSettings.from_env()
+        create_resources(LocalStack(lake))
+        stage(lake, rows)
+        TradesCommitter(lake, settings).run()
+        partitions = partition_stats(lake, settings)
+    committed = sum(p.rows for p in partitions)
+    return source, committed, sum(p.bytes for p in partitions) / committed
 
 
 def main() -> None:
@@ -55,20 +92,21 @@ def main() -> None:
         lake = LakeSettings.from_env()
         create_resources(LocalStack(lake))
         settings = CommitterSettings(max_files_per_partition=MAX_FILES_PER_PARTITION)
-        staged_bytes = stage(lake, ROWS, seed=1, first_id=1_000_000_000)
+        staged_bytes = stage(lake, synthetic(ROWS, seed=1, first_id=1_000_000_000))
         started = time.perf_counter()
         report = TradesCommitter(lake, settings).run()
         commit_s = time.perf_counter() - started
         partitions = partition_stats(lake, settings)
 
         for extra in range(MAX_FILES_PER_PARTITION):  # small commits until one triggers a rewrite
-            stage(lake, 40_000, seed=100 + extra, first_id=2_000_000_000 + extra * 1_000_000)
+            stage(lake, synthetic(40_000, 100 + extra, 2_000_000_000 + extra * 1_000_000))
             started = time.perf_counter()
             compacting = TradesCommitter(lake, settings).run()
             if compacting.compacted_partitions:
                 break
         compact_s = time.perf_counter() - started
         after = partition_stats(lake, settings)
+    recorded_source, recorded_rows, recorded_bytes = recorded_bytes_per_trade(settings)
 
     total_rows = sum(p.rows for p in after)
     rows_per_s = report.new_rows / commit_s
@@ -78,6 +116,8 @@ def main() -> None:
           f"{mb_per_s:,.1f} MB/s")  # fmt: skip
     print(f"  files per partition after the commit: {[p.files for p in partitions]}; "
           f"bytes per trade {sum(p.bytes for p in partitions) / report.new_rows:.1f}")  # fmt: skip
+    print(f"  {recorded_source}: {recorded_rows:,} trades committed, "
+          f"{recorded_bytes:.1f} bytes per trade")  # fmt: skip
     compacted_rows = sum(
         p.rows for p in after if f"{p.symbol}/{p.day}" in compacting.compacted_partitions
     )
@@ -100,6 +140,16 @@ def main() -> None:
             TARGET_BYTES_PER_TRADE,
             higher_is_better=False,
         ),
+        "recorded_session": {
+            "source": recorded_source,
+            "trades": recorded_rows,
+            "bytes_per_trade": check(
+                "lake bytes per trade, recorded session",
+                recorded_bytes,
+                TARGET_BYTES_PER_TRADE,
+                higher_is_better=False,
+            ),
+        },
         "compaction": {
             "partitions": compacting.compacted_partitions,
             "run_seconds": round(compact_s, 2),
