@@ -102,7 +102,7 @@ test-post-merge: ci-quality coverage ## After merge: the default suite with cove
 .PHONY: coverage
 coverage: $(STAMP) ## Default suite with coverage; writes coverage.xml and junit.xml, then runs the quality gate
 	$(PYTEST) $(PARALLEL) --cov=functions --cov=connector --cov-report=xml --cov-report=term:skip-covered --junitxml=junit.xml $(ARGS)
-	$(BIN)/python scripts/quality_gate.py --coverage coverage.xml --junit junit.xml
+	$(BIN)/python -m scripts.quality_gate --coverage coverage.xml --junit junit.xml
 
 .PHONY: ci-test
 ci-test: test ## The tests CI runs (= .ci/run = make test)

@@ -4,6 +4,9 @@ that unusable input is exit 2, never a silent pass."""
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ import pytest
 from scripts import performance_baseline, quality_gate
 
 pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(path: Path, text: str) -> Path:
@@ -33,6 +37,18 @@ def gate(*args: object) -> int:
 
 
 # --- quality_gate -----------------------------------------------------------------------------
+
+
+def test_the_gate_starts_as_make_coverage_starts_it(tmp_path):
+    """`make coverage` once ran `python scripts/quality_gate.py`, where `from scripts import`
+    fails: run the recipe's own command line, on passing reports."""
+    recipe = subprocess.run(["make", "-n", "coverage"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, check=True).stdout  # fmt: skip
+    (command,) = [line for line in recipe.splitlines() if "quality_gate" in line]
+    reports = {"coverage.xml": cobertura(tmp_path, 0.9), "junit.xml": junit(tmp_path, 3)}
+    argv = [sys.executable] + [str(reports.get(arg, arg)) for arg in shlex.split(command)[1:]]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
 
 
 def test_coverage_at_the_minimum_passes_and_below_it_fails(tmp_path):
