@@ -64,8 +64,8 @@ test-slow: $(STAMP) ## The slow tier and the shortened soak test (not in make te
 	$(PYTEST) $(PARALLEL) -m "slow or soak" $(ARGS)
 
 .PHONY: test-performance
-test-performance: $(STAMP) ## Benchmarks-as-tests (marker performance)
-	$(PYTEST) -m performance $(ARGS)
+test-performance: bench ## The benchmarks, then a significant regression against bench/baseline.json fails
+	$(BIN)/python -m scripts.performance_baseline check --baseline bench/baseline.json --results bench/results
 
 .PHONY: test-chaos
 test-chaos: $(STAMP) ## Fault-injection tier (loopback only, self-stopping); asks first
