@@ -16,6 +16,7 @@ from moto import mock_aws
 
 from k2.adapters import aws
 from k2.adapters.lake import ensure_staging_table
+from k2.binance.frames import _SlowPath
 from k2.binance.generator import generate_frames
 from k2.binance.recording import write_recording
 from k2.config import LakeSettings
@@ -42,6 +43,14 @@ def recordings() -> list[Path]:
     if missing:
         pytest.skip(f"recorded Binance session not found at {RECORDINGS} (shared/ not beside repo)")
     return [BTC_RECORDING, ETH_RECORDING]
+
+
+def strict_parse(frames: list[bytes]) -> _SlowPath:
+    """The strict per-frame parser over `frames`: the reference the fast paths must match."""
+    slow = _SlowPath()
+    for index, frame in enumerate(frames):
+        slow.parse(index, frame)
+    return slow
 
 
 def kinesis_event(

@@ -11,10 +11,22 @@ import pyarrow.parquet as pq
 from k2.config import LakeSettings
 
 
+def object_keys(bucket: str, prefix: str) -> list[str]:
+    """Every key under `prefix`, past the 1,000 one listing page holds."""
+    pages = (
+        boto3.client("s3", region_name="us-east-1")
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=bucket, Prefix=prefix)
+    )
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
 def objects(bucket: str, prefix: str) -> dict[str, bytes]:
     s3 = boto3.client("s3", region_name="us-east-1")
-    listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-    return {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listing}
+    return {
+        key: s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        for key in object_keys(bucket, prefix)
+    }
 
 
 def landed_ids(settings: LakeSettings) -> list[int]:

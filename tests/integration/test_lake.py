@@ -35,6 +35,7 @@ from k2.query.plan import plan
 from k2.query.spec import parse_request
 from normalize.handler import lambda_handler as normalize
 from tests.conftest import RECORDED_TRADE_IDS, kinesis_event
+from tests.lake_files import object_keys
 from tests.pipeline_harness import lake_verify
 
 pytestmark = [pytest.mark.integration, pytest.mark.recording]
@@ -172,13 +173,7 @@ def test_crowded_partitions_are_compacted_into_one_sorted_file(server_lake, sess
 def table_objects(table) -> set[str]:
     """Every object under the table's location on S3, as s3:// URIs (folder markers aside)."""
     location = urlparse(table.location())
-    prefix = location.path.strip("/") + "/"
-    pages = (
-        boto3.client("s3")
-        .get_paginator("list_objects_v2")
-        .paginate(Bucket=location.netloc, Prefix=prefix)
-    )
-    keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+    keys = object_keys(location.netloc, location.path.strip("/") + "/")
     return {f"s3://{location.netloc}/{key}" for key in keys if not key.endswith("/")}
 
 

@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from k2 import kpl
-from k2.binance.frames import TRADE_COLUMNS, _SlowPath, parse_frames
+from k2.binance.frames import TRADE_COLUMNS, parse_frames
 from k2.local.lambda_context import LocalLambdaContext
 from k2.normalize import KinesisBatch, RecordOrigin
 from normalize.handler import lambda_handler
-from tests.conftest import kinesis_event
+from tests.conftest import kinesis_event, strict_parse
 
 pytestmark = pytest.mark.unit
 PROFILE = settings(
@@ -97,13 +97,6 @@ any_frame = st.one_of(
 batches = st.lists(any_frame, min_size=20, max_size=60)
 
 
-def strict_only(frames: list[bytes]):
-    slow = _SlowPath()
-    for index, frame in enumerate(frames):
-        slow.parse(index, frame)
-    return slow
-
-
 def test_parser_accounts_for_every_hostile_frame_and_fast_path_agrees_with_strict():
     seen: list[int] = []
 
@@ -117,7 +110,7 @@ def test_parser_accounts_for_every_hostile_frame_and_fast_path_agrees_with_stric
             + [n.frame_index for n in parsed.non_trades]
         )
         assert sorted(places) == list(range(len(frames)))  # each frame exactly once
-        reference = strict_only(frames)
+        reference = strict_parse(frames)
         assert parsed.trades == reference.table().cast(TRADE_COLUMNS)
         assert parsed.rejections == reference.rejections
         seen.append(len(frames))

@@ -10,8 +10,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from k2.binance.frames import TRADE_COLUMNS, _SlowPath, parse_frames
+from k2.binance.frames import TRADE_COLUMNS, parse_frames
 from k2.binance.spot_trades import read_spot_trades
+from tests.conftest import strict_parse
 
 pytestmark = pytest.mark.unit
 
@@ -42,10 +43,7 @@ def fast_reader_takes(frames: list[bytes]) -> list[int]:
 
 
 def strict_table(frames: list[bytes]) -> pa.Table:
-    slow = _SlowPath()
-    for index, frame in enumerate(frames):
-        slow.parse(index, frame)
-    return slow.table().cast(TRADE_COLUMNS)
+    return strict_parse(frames).table().cast(TRADE_COLUMNS)
 
 
 EDGES = {
