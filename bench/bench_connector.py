@@ -19,10 +19,10 @@ from pathlib import Path
 import boto3
 
 from bench.common import check, repeat, summarize, write
-from k2.adapters.kinesis_writer import KinesisWriter
+from k2.adapters.kinesis.writer import KinesisWriter
 from k2.binance.generator import generate_frames
-from k2.local.endpoint import embedded_endpoint, endpoint_environment
 from k2_connector.app import Connector, ConnectorSettings
+from k2_devtools.local.endpoint import embedded_endpoint, endpoint_environment
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 BIN = Path(sys.executable).parent

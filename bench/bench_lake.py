@@ -18,15 +18,15 @@ from bench.bench_normalize import trade_frames
 from bench.common import check, write
 from bench.synthetic import tradev2_rows
 from k2.adapters import aws
-from k2.adapters.iceberg_lake import CommitterSettings, TradesCommitter, partition_stats
-from k2.adapters.lake import StagingLake
+from k2.adapters.iceberg.committer import CommitterSettings, TradesCommitter, partition_stats
+from k2.adapters.staging.store import StagingLake
 from k2.config import LakeSettings
-from k2.local.endpoint import embedded_endpoint, endpoint_environment, reset
-from k2.local.environment import scoped_environment
-from k2.local.pipeline import LOCAL_HANDLER_ENV
-from k2.local.resources import LocalStack, create_resources
-from k2.normalize import KinesisBatch, RecordOrigin
-from k2.staging import split_partitions
+from k2.domain.normalize import KinesisBatch, RecordOrigin
+from k2.domain.staging import split_partitions
+from k2_devtools.local.endpoint import embedded_endpoint, endpoint_environment, reset
+from k2_devtools.local.environment import scoped_environment
+from k2_devtools.local.pipeline import LOCAL_HANDLER_ENV
+from k2_devtools.local.resources import LocalStack, create_resources
 
 ROWS = 2_000_000
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"]

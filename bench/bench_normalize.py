@@ -21,9 +21,9 @@ from bench.reference_normalize import normalize_all
 from k2.binance.frames import parse_frames
 from k2.binance.generator import generate_frames
 from k2.binance.recording import read_recordings
-from k2.normalize import KinesisBatch, RecordOrigin
-from k2.staging import parquet_bytes, split_partitions
-from k2.tradev2 import build_tradev2
+from k2.domain.normalize import KinesisBatch, RecordOrigin
+from k2.domain.staging import parquet_bytes, split_partitions
+from k2.domain.tradev2 import build_tradev2
 
 RECORDINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance"
 TARGET_FRAMES = 1_000_000

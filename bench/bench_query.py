@@ -9,21 +9,22 @@ reading the Parquet into pandas and resampling to 1-minute bars.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from datetime import timedelta
 
 from bench.common import check, peak_rss_mb, repeat, reset_peak_rss, summarize, write
 from bench.synthetic import START, tradev2_rows
-from k2.adapters.duckdb_engine import LocalQueryEngine
-from k2.adapters.iceberg_lake import CommitterSettings, ensure_trades_table, trades_catalog
+from k2.adapters.iceberg.committer import CommitterSettings, ensure_trades_table, trades_catalog
+from k2.adapters.query.duckdb_engine import LocalQueryEngine
 from k2.config import LakeSettings
-from k2.local.endpoint import embedded_endpoint, endpoint_environment
-from k2.local.environment import scoped_environment
-from k2.local.resources import LocalStack, create_resources
-from k2.query.plan import plan
-from k2.query.results import shape
-from k2.query.spec import parse_request
+from k2.domain.query.plan import plan
+from k2.domain.query.results import shape
+from k2.domain.query.spec import parse_request
+from k2_devtools.local.endpoint import embedded_endpoint, endpoint_environment
+from k2_devtools.local.environment import scoped_environment
+from k2_devtools.local.resources import LocalStack, create_resources
 
 ROWS = 10_000_000
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"]
@@ -31,6 +32,10 @@ DAY = {"start": START.isoformat(), "end": (START + timedelta(days=1)).isoformat(
 TARGET_OHLCV_ALL_S = 1.0  # issue #9: OHLCV 1m over 10 M trades within a second
 TARGET_PAGE_S = 1.0
 TARGET_SPEEDUP_OVER_PANDAS = 5.0
+
+
+def first_of_timed(engine: LocalQueryEngine, kind: str, params: dict[str, str]) -> float:
+    return timed(engine, kind, params)[0]
 
 
 def timed(engine: LocalQueryEngine, kind: str, params: dict[str, str]) -> tuple[float, int]:
@@ -93,7 +98,7 @@ def main() -> None:
                                    ("sql_count_by_symbol", "sql", aggregate)]:  # fmt: skip
             reset_peak_rss()
             cold_s = timed(engine, kind, params)[0]  # also warms the catalog and page cache
-            samples = repeat(3, lambda kind=kind, params=params: timed(engine, kind, params)[0])
+            samples = repeat(3, functools.partial(first_of_timed, engine, kind, params))
             rows = timed(engine, kind, params)[1]
             measurements[name] = summarize(samples, "lower") | {
                 "rows_returned": rows,

@@ -1,7 +1,7 @@
 """The baseline: normalization one message at a time, as the original K2 platform did it.
 
 json.loads per frame, Decimal per price and quantity, a uuid4 and a dict per trade. Kept only
-to be measured against `k2.binance.frames` + `k2.tradev2` in the same run. It stops at a list
+to be measured against `k2.binance.frames` + `k2.domain.tradev2` in the same run. It stops at a list
 of dicts (no Arrow conversion), which flatters the baseline.
 """
 

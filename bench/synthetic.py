@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from k2 import schema
+from k2.domain import schema
 
 START = datetime(2024, 8, 8, tzinfo=UTC)
 

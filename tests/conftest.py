@@ -6,35 +6,25 @@ import gzip
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, cast
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from k2.adapters import aws
-from k2.adapters.lake import ensure_staging_table
-from k2.binance.frames import _SlowPath
+from k2.adapters.staging.store import ensure_staging_table
 from k2.binance.generator import generate_frames
 from k2.binance.recording import write_recording
 from k2.config import LakeSettings
-from k2.local import event_source
-from k2.local.endpoint import LOCAL_CREDENTIALS, embedded_endpoint, reset
-from k2.local.environment import scoped_environment
-from k2.local.pipeline import LOCAL_HANDLER_ENV
+from k2_devtools.local.endpoint import LOCAL_CREDENTIALS, embedded_endpoint, reset
+from k2_devtools.local.environment import scoped_environment
+from k2_devtools.local.pipeline import LOCAL_HANDLER_ENV
 from normalize import handler
+from tests.support.recordings import BTC_RECORDING, ETH_RECORDING, RECORDINGS
 
-pytest_plugins = ["tests.resource_guard"]
-RECORDINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance"
-BTC_RECORDING = RECORDINGS / "spot_btcusdt_20240808.gz"
-ETH_RECORDING = RECORDINGS / "spot_ethusdt_20240808.gz"
-# The recording's README: contiguous trade ids per symbol.
-RECORDED_TRADE_IDS = {
-    "BTCUSDT": range(3735683259, 3735693015 + 1),
-    "ETHUSDT": range(1520538925, 1520545030 + 1),
-}
+pytest_plugins = ["tests.support.resource_guard"]
 
 
 @pytest.fixture
@@ -43,44 +33,6 @@ def recordings() -> list[Path]:
     if missing:
         pytest.skip(f"recorded Binance session not found at {RECORDINGS} (shared/ not beside repo)")
     return [BTC_RECORDING, ETH_RECORDING]
-
-
-def strict_parse(frames: list[bytes]) -> _SlowPath:
-    """The strict per-frame parser over `frames`: the reference the fast paths must match."""
-    slow = _SlowPath()
-    for index, frame in enumerate(frames):
-        slow.parse(index, frame)
-    return slow
-
-
-def kinesis_event(
-    payloads: list[bytes],
-    shard_id: str = "shardId-000000000000",
-    first_sequence: int = 49_600_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000,
-    arrival: float = 1_723_161_300.5,
-) -> dict[str, Any]:
-    """A Lambda Kinesis event carrying `payloads`, one record each, consecutive sequences."""
-    records = [
-        {
-            "PartitionKey": "BTCUSDT",
-            "SequenceNumber": str(first_sequence + index),
-            "Data": payload,
-            "ApproximateArrivalTimestamp": datetime.fromtimestamp(arrival + index / 1000, UTC),
-        }
-        for index, payload in enumerate(payloads)
-    ]
-    stream_arn = "arn:aws:kinesis:us-east-1:000000000000:stream/k2-trades"
-    return event_source.kinesis_event(records, shard_id, stream_arn)
-
-
-def soak_function_env(stream_name: str) -> dict[str, str]:
-    """What the soak function reads besides the lake settings (template.yaml, SoakFunction)."""
-    return {
-        "STREAM_NAME": stream_name,
-        "NORMALIZE_FUNCTION_NAME": "k2-normalize",
-        "CONNECTOR_CLUSTER": "k2",
-        "CONNECTOR_SERVICE": "k2-connector",
-    }
 
 
 def create_lake(settings: LakeSettings) -> None:

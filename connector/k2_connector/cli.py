@@ -1,4 +1,4 @@
-"""Console entry points: `k2-connector` and `k2-replay-server`.
+"""Console entry point: `k2-connector`.
 
 Every flag of k2-connector can also come from the environment (K2_SYMBOLS, K2_STREAM_NAME,
 K2_WS_URL, K2_REST_URL, K2_JOURNAL_DIR, K2_HEALTH_PORT, AWS_ENDPOINT_URL), which is how the
@@ -12,23 +12,17 @@ import asyncio
 import logging
 import os
 import signal
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from k2.adapters import aws
-from k2.adapters.kinesis_writer import KinesisWriter
+from k2.adapters.kinesis.writer import KinesisWriter
 from k2.config import DEFAULT_STREAM_NAME
 from k2_connector.app import Connector, ConnectorSettings
 from k2_connector.gap_log import GapLog
 from k2_connector.health import health_server
 from k2_connector.streams import BINANCE_REST_URL, BINANCE_WS_URL
 from k2_connector.websocket import ConnectionSettings
-
-if TYPE_CHECKING:  # the replay server needs pyarrow, which the connector image leaves out
-    from k2.binance.recording import RecordedFrame
-    from k2_connector.replay_server import Faults
 
 
 def connector_main(argv: Sequence[str] | None = None) -> int:
@@ -87,71 +81,4 @@ def _connector_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-data-timeout-s", type=float, default=10.0)
     parser.add_argument("--rotate-after-s", type=float, default=23.5 * 3600)
     parser.add_argument("--log-level", default=env("K2_LOG_LEVEL", "INFO"))
-    return parser  # fmt: skip
-
-
-def replay_server_main(argv: Sequence[str] | None = None) -> int:
-    from k2.binance.generator import generate_frames
-    from k2.binance.recording import read_recordings
-    from k2_connector.replay_server import Faults
-
-    args = _replay_parser().parse_args(argv)
-    frames: list[RecordedFrame] = list(read_recordings(Path(path) for path in args.files))
-    if args.generate:
-        frames += list(generate_frames(args.generate.split(","), args.trades, seed=args.seed))
-    if not frames:
-        print("k2-replay-server: give recording files or --generate SYMBOLS", file=sys.stderr)
-        return 2
-    faults = Faults(
-        drop_every=args.drop_every, stall_every=args.stall_every, stall_s=args.stall_s,
-        shutdown_every=args.shutdown_every, duplicate_every=args.duplicate_every,
-        malformed_every=args.malformed_every, gap_every=args.gap_every,
-        refuse_first=args.refuse_first,
-    )  # fmt: skip
-    asyncio.run(_replay(frames, args, faults))
-    return 0
-
-
-async def _replay(frames: list[RecordedFrame], args: argparse.Namespace, faults: Faults) -> None:
-    from k2_connector.replay_server import ReplayServer
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with ReplayServer(frames, speed=args.speed, faults=faults, host=args.host,
-                            port=args.port) as server:  # fmt: skip
-        print(
-            f"listening {server.url} (REST {server.rest_url}), {len(frames):,} frames", flush=True
-        )
-        await stop.wait()
-
-
-def _replay_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="k2-replay-server", description="A Binance-compatible server replaying a recording"
-    )
-    parser.add_argument("files", nargs="*", help="recordings: '<recv_ns> <frame>' per line")
-    parser.add_argument("--generate", help="or generate frames for these symbols (comma list)")
-    parser.add_argument("--trades", type=int, default=5_000, help="trades per generated symbol")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument(
-        "--speed",
-        type=float,
-        default=1.0,
-        help="1 = recorded pace, 10 = ten times faster, 0 = max speed",
-    )
-    for fault in (
-        "drop_every",
-        "stall_every",
-        "shutdown_every",
-        "duplicate_every",
-        "malformed_every",
-        "gap_every",
-        "refuse_first",
-    ):
-        parser.add_argument(f"--{fault.replace('_', '-')}", type=int, default=0)
-    parser.add_argument("--stall-s", type=float, default=5.0)
     return parser  # fmt: skip

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from k2.adapters.kinesis_writer import PartialPutError
+from k2.adapters.kinesis.writer import PartialPutError
 from k2_connector.journal import Journal
 
 log = logging.getLogger(__name__)

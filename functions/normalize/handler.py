@@ -18,13 +18,13 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2.adapters import aws
-from k2.adapters.deadletter import S3DeadLetters
-from k2.adapters.kinesis_batch import StagingBatchProcessor
-from k2.adapters.lake import StagingLake
-from k2.adapters.staging_sink import StagingSink, StoreOutcome
+from k2.adapters.kinesis.batch import StagingBatchProcessor
+from k2.adapters.staging.dead_letters import S3DeadLetters
+from k2.adapters.staging.sink import StagingSink, StoreOutcome
+from k2.adapters.staging.store import StagingLake
 from k2.adapters.telemetry import log_metrics_per_invocation
 from k2.config import LakeSettings
-from k2.normalize import NormalizedBatch
+from k2.domain.normalize import NormalizedBatch
 
 # stderr: Lambda sends it to CloudWatch like stdout, and locally it keeps stdout for results.
 logger = Logger(service="normalize", logger_handler=logging.StreamHandler(sys.stderr))

@@ -19,10 +19,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2.config import QuerySettings
-from k2.query.engine import QueryEngine, QueryTimeoutError
-from k2.query.plan import plan
-from k2.query.results import FORMATS, render, shape
-from k2.query.spec import QueryError, parse_request
+from k2.domain.query.engine import QueryEngine, QueryTimeoutError
+from k2.domain.query.plan import plan
+from k2.domain.query.results import FORMATS, render, shape
+from k2.domain.query.spec import QueryError, parse_request
 
 logger = Logger(service="query", logger_handler=logging.StreamHandler(sys.stderr))
 
@@ -32,11 +32,11 @@ def engine(settings: QuerySettings) -> QueryEngine:
     """Chosen by QUERY_ENGINE; imports deferred so the Lambda package needs no DuckDB and a
     local run needs no awswrangler."""
     if settings.engine == "local":
-        from k2.adapters.duckdb_engine import LocalQueryEngine
+        from k2.adapters.query.duckdb_engine import LocalQueryEngine
 
         return LocalQueryEngine(settings.lake)
     if settings.engine == "athena":
-        from k2.adapters.athena_engine import AthenaQueryEngine
+        from k2.adapters.query.athena_engine import AthenaQueryEngine
 
         return AthenaQueryEngine(settings.lake.glue_database, settings.athena_workgroup,
                                  staging_table=settings.lake.staging_table)  # fmt: skip

@@ -5,8 +5,8 @@ One function, one task per `action`, so the state machine needs one role and one
 - `generate`: put one load step of fresh trades through the connector's Kinesis path;
 - `sample`: read the pipeline's metrics (iterator age, normalize duration, connector memory);
 - `reconcile`: compare the lake with every id the run sent;
-- `report`: judge the run (k2.soak.verdict) and write the report to S3.
-The arithmetic lives in k2.soak; this module only makes the AWS calls.
+- `report`: judge the run (k2.domain.soak.verdict) and write the report to S3.
+The arithmetic lives in k2.domain.soak; this module only makes the AWS calls.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ import orjson
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from k2 import soak
 from k2.adapters import aws
-from k2.adapters.iceberg_lake import read_trades
-from k2.adapters.kinesis_writer import KinesisWriter
+from k2.adapters.iceberg.committer import read_trades
+from k2.adapters.kinesis.writer import KinesisWriter
 from k2.binance.generator import generate_frames
 from k2.config import LakeSettings
-from k2.lake.reconcile import SymbolReport, reconcile
+from k2.domain import soak
+from k2.domain.lake.reconcile import SymbolReport, reconcile
 
 logger = Logger(service="soak", logger_handler=logging.StreamHandler(sys.stderr))
 SAMPLE_WINDOW = timedelta(minutes=5)

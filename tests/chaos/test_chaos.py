@@ -19,17 +19,17 @@ from typing import Any
 
 import pytest
 
-from k2.adapters.iceberg_lake import TradesCommitter
-from k2.local.pipeline import (
+from k2.adapters.iceberg.committer import TradesCommitter
+from k2_connector.websocket import ConnectionSettings
+from k2_devtools.local.pipeline import (
     LOCAL_CONNECTIONS,
     count_dead_letters,
     count_messages,
     polling,
 )
-from k2_connector.replay_server import Faults
-from k2_connector.websocket import ConnectionSettings
-from tests.chaos.fault_proxy import FaultPlan, FaultStats
-from tests.pipeline_harness import assert_exactly_once, lake_verify, pipeline
+from k2_devtools.replay_server import Faults
+from tests.support.fault_proxy import FaultPlan, FaultStats
+from tests.support.pipeline_harness import assert_exactly_once, lake_verify, pipeline
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(90)]
 SPEED = 30.0  # x the recorded pace: the session lasts ~12 s, long enough for faults to recur

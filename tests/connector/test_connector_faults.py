@@ -9,8 +9,13 @@ import json
 import pytest
 
 from k2.binance.generator import generate_frames
-from k2_connector.replay_server import Faults
-from tests.connector.harness import FAST_CONNECTIONS, delivered_ids, expected_ids, run_connector
+from k2_devtools.replay_server import Faults
+from tests.support.connector_harness import (
+    FAST_CONNECTIONS,
+    delivered_ids,
+    expected_ids,
+    run_connector,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 FRAMES = list(generate_frames(["BTCUSDT", "ETHUSDT"], 1_500, seed=21))

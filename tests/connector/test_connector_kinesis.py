@@ -9,19 +9,19 @@ import uuid
 import boto3
 import pytest
 
-from k2 import kpl
-from k2.adapters.kinesis_writer import KinesisWriter
+from k2.adapters.kinesis.writer import KinesisWriter
 from k2.binance.generator import generate_frames
 from k2.binance.recording import read_recordings
-from k2_connector.replay_server import Faults
-from tests.conftest import RECORDED_TRADE_IDS
-from tests.connector.flaky_kinesis import FlakyKinesis
-from tests.connector.harness import (
+from k2_devtools.replay_server import Faults
+from tests.support.connector_harness import (
     FAST_CONNECTIONS,
     delivered_ids,
     expected_ids,
     run_connector,
 )
+from tests.support.flaky_kinesis import FlakyKinesis
+from tests.support.recordings import RECORDED_TRADE_IDS
+from tests.support.streams import read_stream
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 FRAMES = list(generate_frames(["BTCUSDT", "ETHUSDT"], 1_500, seed=22))
@@ -41,22 +41,6 @@ def stream(moto_server, monkeypatch):
     kinesis.get_waiter("stream_exists").wait(StreamName=name)
     yield kinesis, name
     kinesis.delete_stream(StreamName=name)
-
-
-def read_stream(kinesis, name: str) -> list[bytes]:
-    frames: list[bytes] = []
-    for shard in kinesis.list_shards(StreamName=name)["Shards"]:
-        iterator = kinesis.get_shard_iterator(
-            StreamName=name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while iterator:
-            response = kinesis.get_records(ShardIterator=iterator, Limit=1000)
-            for record in response["Records"]:
-                frames += kpl.split_payload(record["Data"])
-            if not response["Records"]:
-                break
-            iterator = response["NextShardIterator"]
-    return frames
 
 
 def test_throttling_and_a_10_second_outage_lose_nothing_and_duplicate_nothing(stream, tmp_path):

@@ -15,9 +15,9 @@ import boto3
 import pytest
 
 from k2.binance.generator import generate_frames
-from k2.local.endpoint import free_port
-from tests.connector.harness import delivered_ids, expected_ids
-from tests.connector.test_connector_kinesis import read_stream
+from k2_devtools.local.endpoint import free_port
+from tests.support.connector_harness import delivered_ids, expected_ids
+from tests.support.streams import read_stream
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 BIN = Path(sys.executable).parent

@@ -9,7 +9,7 @@ import pytest
 from k2.binance.generator import generate_frames
 from k2.binance.recording import read_recording
 from k2_connector.recorder import record
-from k2_connector.replay_server import ReplayServer
+from k2_devtools.replay_server import ReplayServer
 
 pytestmark = pytest.mark.integration
 

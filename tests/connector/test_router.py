@@ -8,9 +8,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from k2.binance.generator import generate_frames
-from k2_connector.replay_server import ReplayServer
 from k2_connector.router import Action, Router
 from k2_connector.sequencer import Gap, Sequencer
+from k2_devtools.replay_server import ReplayServer
 
 pytestmark = pytest.mark.unit
 

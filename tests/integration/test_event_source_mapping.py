@@ -10,11 +10,12 @@ from dataclasses import replace
 import boto3
 import pytest
 
-from k2 import kpl
 from k2.config import LakeSettings
-from k2.local.environment import scoped_environment
-from k2.local.pipeline import LOCAL_MAPPING, normalize_event_source
-from k2.local.resources import LocalStack, create_resources
+from k2.domain import kpl
+from k2_devtools.local.environment import scoped_environment
+from k2_devtools.local.options import LOCAL_MAPPING
+from k2_devtools.local.pipeline import normalize_event_source
+from k2_devtools.local.resources import LocalStack, create_resources
 from normalize import handler
 
 pytestmark = pytest.mark.integration

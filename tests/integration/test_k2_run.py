@@ -14,10 +14,10 @@ import pytest
 
 from k2.binance.generator import generate_frames
 from k2.binance.recording import write_recording
-from k2.local.endpoint import free_port
+from k2_devtools.local.endpoint import free_port
+from tests.support.cli import K2
 
 pytestmark = pytest.mark.integration
-K2 = [sys.executable, "-m", "k2.cli"]
 
 
 def k2(*args: str) -> subprocess.CompletedProcess[str]:

@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from k2.soak_cli import duration_seconds
-
-K2 = Path(sys.executable).parent / "k2"
+from k2_devtools.cli.soak import duration_seconds
+from tests.support.cli import K2
 
 
 @pytest.mark.soak
 @pytest.mark.integration
 def test_a_short_soak_loses_nothing_and_reports_its_samples(tmp_path):
     result = subprocess.run(
-        [str(K2), "soak", "--duration", "15s", "--speed", "40", "--sample-every", "1",
+        [*K2, "soak", "--duration", "15s", "--speed", "40", "--sample-every", "1",
          "--commit-every", "5", "--out", str(tmp_path), "--json"],
         capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip

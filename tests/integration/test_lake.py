@@ -4,7 +4,6 @@ redelivery, few files per partition, readable without our code."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -16,9 +15,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from committer.handler import lambda_handler as committer_function
-from k2 import kpl
-from k2.adapters.duckdb_engine import LocalQueryEngine
-from k2.adapters.iceberg_lake import (
+from k2.adapters.iceberg.committer import (
     CommitterBusyError,
     CommitterSettings,
     ConcurrentCommitError,
@@ -27,16 +24,20 @@ from k2.adapters.iceberg_lake import (
     read_trades,
     trades_catalog,
 )
-from k2.adapters.kinesis_writer import partition_key
-from k2.adapters.lake_reader import s3_filesystem
+from k2.adapters.kinesis.writer import partition_key
+from k2.adapters.query.duckdb_engine import LocalQueryEngine
+from k2.adapters.staging.reader import s3_filesystem
 from k2.binance.recording import read_recording
-from k2.local.lambda_context import LocalLambdaContext
-from k2.query.plan import plan
-from k2.query.spec import parse_request
+from k2.domain import kpl
+from k2.domain.query.plan import plan
+from k2.domain.query.spec import parse_request
+from k2_devtools.local.lambda_context import LocalLambdaContext
 from normalize.handler import lambda_handler as normalize
-from tests.conftest import RECORDED_TRADE_IDS, kinesis_event
-from tests.lake_files import object_keys
-from tests.pipeline_harness import lake_verify
+from tests.support.cli import K2
+from tests.support.events import kinesis_event
+from tests.support.lake_files import object_keys
+from tests.support.pipeline_harness import lake_verify
+from tests.support.recordings import RECORDED_TRADE_IDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.recording]
 
@@ -99,7 +100,7 @@ def test_a_crash_before_commit_and_a_redelivered_session_still_give_each_trade_o
 
     assert trade_ids(server_lake) == {s: list(ids) for s, ids in RECORDED_TRADE_IDS.items()}
     verify = subprocess.run(
-        [sys.executable, "-m", "k2.cli", "lake", "verify", "--source", *map(str, recordings)],
+        [*K2, "lake", "verify", "--source", *map(str, recordings)],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert verify.returncode == 0, verify.stderr

@@ -9,14 +9,14 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from k2.local.endpoint import LOCAL_CREDENTIALS
+from k2_devtools.local.endpoint import LOCAL_CREDENTIALS
+from tests.support.cli import K2
 
 pytestmark = pytest.mark.integration
 TRADES_PER_SYMBOL = 1_500
@@ -44,7 +44,7 @@ def wait_for_urls(process: subprocess.Popen[str]) -> tuple[str, str]:
 
 def committed_rows(endpoint: str) -> int:
     environment = os.environ | LOCAL_CREDENTIALS | {"AWS_ENDPOINT_URL": endpoint}
-    stats = subprocess.run([sys.executable, "-m", "k2.cli", "lake", "stats", "--json"],
+    stats = subprocess.run([*K2, "lake", "stats", "--json"],
                            capture_output=True, text=True, env=environment, timeout=60,
                            check=True)  # fmt: skip
     return sum(partition["rows"] for partition in json.loads(stats.stdout)["partitions"])
@@ -69,7 +69,7 @@ def wait_for_trades(url: str, expected: dict[str, int], timeout_s: float = 120) 
 )
 def test_local_up_serves_queries_while_running_and_stops_cleanly(stop_signal):
     process = subprocess.Popen(
-        [sys.executable, "-m", "k2.cli", "local", "up", "--port", "0", "--speed", "0",
+        [*K2, "local", "up", "--port", "0", "--speed", "0",
          "--symbols", "BTCUSDT,ETHUSDT", "--trades-per-symbol", str(TRADES_PER_SYMBOL),
          "--commit-every", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

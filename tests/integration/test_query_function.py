@@ -8,7 +8,6 @@ import contextlib
 import io
 import json
 import subprocess
-import sys
 from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -19,18 +18,19 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from k2.adapters.athena_engine import AthenaQueryEngine, athena_sql
+from k2.adapters.query.athena_engine import AthenaQueryEngine, athena_sql
 from k2.binance.recording import read_recording
 from k2.config import QuerySettings
-from k2.local.environment import scoped_environment
-from k2.local.lambda_context import LocalLambdaContext
-from k2.query.plan import plan
-from k2.query.results import shape
-from k2.query.spec import parse_request
+from k2.domain.query.plan import plan
+from k2.domain.query.results import shape
+from k2.domain.query.spec import parse_request
+from k2_devtools.local.environment import scoped_environment
+from k2_devtools.local.lambda_context import LocalLambdaContext
 from normalize.handler import lambda_handler as normalize
 from query import handler as query_function
-from tests.conftest import RECORDED_TRADE_IDS
-from tests.integration.test_recorded_session import kinesis_batches
+from tests.support.cli import K2
+from tests.support.events import kinesis_batches
+from tests.support.recordings import RECORDED_TRADE_IDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.recording]
 SESSION = {"start": "2024-08-08T23:00:00Z", "end": "2024-08-09T01:00:00Z"}
@@ -233,7 +233,7 @@ def _last_execution() -> dict:
 
 
 def k2_query(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "k2.cli", "query", *args]
+    command = [*K2, "query", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 

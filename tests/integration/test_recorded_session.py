@@ -9,30 +9,17 @@ import boto3
 import pyarrow.compute as pc
 import pytest
 
-from k2 import kpl
-from k2.adapters.kinesis_writer import partition_key
-from k2.adapters.lake_reader import read_staging
+from k2.adapters.staging.reader import read_staging
 from k2.binance.recording import read_recording
-from k2.local.lambda_context import LocalLambdaContext
+from k2.domain import kpl
+from k2_devtools.local.lambda_context import LocalLambdaContext
 from normalize.handler import lambda_handler
-from tests.conftest import RECORDED_TRADE_IDS, kinesis_event
+from tests.support.events import kinesis_batches, kinesis_event
+from tests.support.recordings import RECORDED_TRADE_IDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.recording]
 FRAMES_PER_RECORD = 500
 RECORDS_PER_BATCH = 10
-
-
-def kinesis_batches(frames: list[bytes]) -> list[dict]:
-    """Per symbol, KPL records of 500 frames; 10 records per invocation, like an ESM would."""
-    records = []
-    for symbol in sorted({partition_key(f) for f in frames}):
-        own = [f for f in frames if partition_key(f) == symbol]
-        for start in range(0, len(own), FRAMES_PER_RECORD):
-            records.append(kpl.aggregate(own[start : start + FRAMES_PER_RECORD], symbol))
-    return [
-        kinesis_event(records[start : start + RECORDS_PER_BATCH], first_sequence=10**20 + start)
-        for start in range(0, len(records), RECORDS_PER_BATCH)
-    ]
 
 
 def source_prices(frames: list[bytes]) -> dict[int, tuple[str, str]]:

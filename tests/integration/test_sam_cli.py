@@ -19,8 +19,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.lake_files import landed_ids
-from tests.sam_template import ROOT
+from tests.support.lake_files import landed_ids
+from tests.support.sam_template import ROOT
 
 pytestmark = pytest.mark.integration
 SAM = ROOT / ".tools" / "sam" / "bin" / "sam"

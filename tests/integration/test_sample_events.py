@@ -18,15 +18,15 @@ import pytest
 from committer.handler import lambda_handler as committer_function
 from k2.adapters import aws
 from k2.config import LakeSettings
-from k2.local.environment import scoped_environment
-from k2.local.lambda_context import LocalLambdaContext
-from k2.local.resources import LocalStack, create_resources
-from k2.soak import SAMPLED_METRICS
+from k2.domain.soak import SAMPLED_METRICS
+from k2_devtools.local.environment import scoped_environment
+from k2_devtools.local.lambda_context import LocalLambdaContext
+from k2_devtools.local.resources import LocalStack, create_resources
 from normalize.handler import lambda_handler as normalize_function
 from query.handler import lambda_handler as query_function
 from soak.handler import lambda_handler as soak_function
-from tests.conftest import soak_function_env
-from tests.unit.test_sample_events import PROMISES as NORMALIZE_PROMISES
+from tests.support.events import NORMALIZE_SAMPLE_PROMISES as NORMALIZE_PROMISES
+from tests.support.events import soak_function_env
 
 pytestmark = pytest.mark.integration
 EVENTS = Path(__file__).resolve().parents[2] / "events"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import io
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,8 +14,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from k2 import schema
-from k2.adapters.iceberg_lake import CommitterSettings, ensure_trades_table, trades_catalog
+from k2.adapters.iceberg.committer import CommitterSettings, ensure_trades_table, trades_catalog
+from k2.domain import schema
+from tests.support.rows import tradev2_row
 
 pytestmark = pytest.mark.integration
 NEW_FIELD = {"name": "venue_latency_us", "type": ["null", "long"], "default": None,
@@ -29,23 +29,11 @@ def evolved_avro() -> dict:
     return evolved
 
 
-def trade(trade_id: int, **extra: object) -> dict:
-    return {
-        "message_id": f"00000000-0000-8000-8000-{trade_id:012d}", "trade_id": f"BINANCE-{trade_id}",
-        "symbol": "BTCUSDT", "exchange": "BINANCE", "asset_class": "crypto",
-        "timestamp": datetime(2024, 8, 8, 23, 54, 15, tzinfo=UTC),
-        "price": Decimal("61837.63000000"), "quantity": Decimal("0.02000000"), "currency": "USDT",
-        "side": "SELL", "trade_conditions": [], "source_sequence": trade_id,
-        "ingestion_timestamp": datetime(2024, 8, 8, 23, 54, 16, tzinfo=UTC),
-        "platform_sequence": None, "vendor_data": {"is_best_match": "true"}, **extra,
-    }  # fmt: skip
-
-
 def test_avro_records_resolve_across_the_old_and_new_schema():
     old, new = schema.parsed_avro_schema(), fastavro.parse_schema(evolved_avro())
     written_old, written_new = io.BytesIO(), io.BytesIO()
-    fastavro.writer(written_old, old, [trade(1)])
-    fastavro.writer(written_new, new, [trade(2, venue_latency_us=850)])
+    fastavro.writer(written_old, old, [tradev2_row(1)])
+    fastavro.writer(written_new, new, [tradev2_row(2, venue_latency_us=850)])
     written_old.seek(0)
     written_new.seek(0)
     old_read_by_new: Any
@@ -59,8 +47,8 @@ def test_avro_records_resolve_across_the_old_and_new_schema():
 
 def test_parquet_files_of_both_versions_read_as_one_dataset(tmp_path):
     old_schema, new_schema = schema.arrow_schema(), schema.arrow_schema_of(evolved_avro())
-    pq.write_table(pa.Table.from_pylist([trade(1)], old_schema), tmp_path / "old.parquet")
-    pq.write_table(pa.Table.from_pylist([trade(2, venue_latency_us=850)], new_schema),
+    pq.write_table(pa.Table.from_pylist([tradev2_row(1)], old_schema), tmp_path / "old.parquet")
+    pq.write_table(pa.Table.from_pylist([tradev2_row(2, venue_latency_us=850)], new_schema),
                    tmp_path / "new.parquet")  # fmt: skip
     rows = ds.dataset(tmp_path, schema=new_schema, format="parquet").to_table()
     by_id = {row["source_sequence"]: row for row in rows.to_pylist()}
@@ -75,12 +63,12 @@ def test_the_iceberg_table_evolves_and_keeps_reading_old_files(server_lake):
         pytest.skip("the Iceberg table needs a Glue catalog; this endpoint has none")
     settings = CommitterSettings(table_name="trades_evolution")
     table = ensure_trades_table(trades_catalog(server_lake), server_lake, settings)
-    table.append(pa.Table.from_pylist([trade(1)], schema.arrow_schema()))
+    table.append(pa.Table.from_pylist([tradev2_row(1)], schema.arrow_schema()))
 
     new_schema = schema.arrow_schema_of(evolved_avro())
     with table.update_schema() as update:
         update.union_by_name(new_schema)
-    table.append(pa.Table.from_pylist([trade(2, venue_latency_us=850)], new_schema))
+    table.append(pa.Table.from_pylist([tradev2_row(2, venue_latency_us=850)], new_schema))
 
     rows = {row["source_sequence"]: row for row in table.scan().to_arrow().to_pylist()}
     assert rows[1]["venue_latency_us"] is None

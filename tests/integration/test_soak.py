@@ -22,15 +22,15 @@ import boto3
 import pytest
 
 from k2.adapters import aws
-from k2.adapters.iceberg_lake import TradesCommitter
+from k2.adapters.iceberg.committer import TradesCommitter
 from k2.config import LakeSettings, MappingSettings
-from k2.local.endpoint import LOCAL_CREDENTIALS, embedded_endpoint, moto_api
-from k2.local.environment import scoped_environment
-from k2.local.lambda_context import LocalLambdaContext
-from k2.local.pipeline import normalize_event_source
-from k2.local.resources import LocalStack, create_resources
+from k2_devtools.local.endpoint import LOCAL_CREDENTIALS, embedded_endpoint, moto_api
+from k2_devtools.local.environment import scoped_environment
+from k2_devtools.local.lambda_context import LocalLambdaContext
+from k2_devtools.local.pipeline import normalize_event_source
+from k2_devtools.local.resources import LocalStack, create_resources
 from soak.handler import lambda_handler
-from tests.conftest import soak_function_env
+from tests.support.events import soak_function_env
 
 pytestmark = pytest.mark.integration
 ASL = Path(__file__).resolve().parents[2] / "infra" / "statemachines" / "soak.asl.json"

@@ -21,9 +21,15 @@ from typing import Any
 import boto3
 import pytest
 
-from k2.local.endpoint import LOCAL_CREDENTIALS, embedded_endpoint
-from k2.local.environment import scoped_environment
-from tests.sam_template import CODE_BUCKET, CODE_KEY, ROOT, resources_of_type, translated_template
+from k2_devtools.local.endpoint import LOCAL_CREDENTIALS, embedded_endpoint
+from k2_devtools.local.environment import scoped_environment
+from tests.support.sam_template import (
+    CODE_BUCKET,
+    CODE_KEY,
+    ROOT,
+    resources_of_type,
+    translated_template,
+)
 
 pytestmark = [
     pytest.mark.integration,

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import pytest
 
-from k2.adapters.iceberg_lake import TradesCommitter
-from k2.local.event_source import ShardProgress
-from k2.local.pipeline import polling
-from tests.chaos.fault_proxy import FaultPlan
-from tests.pipeline_harness import assert_exactly_once, lake_verify, pipeline
+from k2.adapters.iceberg.committer import TradesCommitter
+from k2_devtools.local.event_source import ShardProgress
+from k2_devtools.local.pipeline import polling
+from tests.support.fault_proxy import FaultPlan
+from tests.support.pipeline_harness import assert_exactly_once, lake_verify, pipeline
 
 pytestmark = [pytest.mark.operational, pytest.mark.timeout(300)]
 

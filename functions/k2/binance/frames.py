@@ -32,7 +32,7 @@ from k2.binance.spot_trades import (
 )
 
 MAX_FRAME_BYTES = 1024 * 1024  # a Kinesis record's own limit; no real Binance frame is near it
-MAX_SOURCE_ID = 2**62 - 1  # message ids keep 62 bits of the exchange id (see k2.tradev2)
+MAX_SOURCE_ID = 2**62 - 1  # message ids keep 62 bits of the exchange id (see k2.domain.tradev2)
 _DECIMAL_TEXT = re.compile(rf"[0-9]{{1,{PRICE_INTEGER_DIGITS}}}(?:\.[0-9]{{1,{PRICE_SCALE}}})?")
 _SYMBOL = re.compile(r"[A-Z0-9_]{2,32}")
 

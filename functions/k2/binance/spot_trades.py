@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from k2 import schema
+from k2.domain import schema
 
 MAX_DIGITS = 16  # integers read here: epoch times (< 10**16, as the strict parser requires), ids
 PRICE_SCALE = 8  # Binance always sends 8 decimals, which is also TradeV2's scale

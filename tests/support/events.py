@@ -1,0 +1,63 @@
+"""Lambda events as the functions receive them: Kinesis batches, and what the soak function
+reads besides the lake settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from k2.adapters.kinesis.writer import partition_key
+from k2.domain import kpl
+from k2_devtools.local import event_source
+
+# events/normalize/*.json -> (trades landed, dead letters) when the normalize function runs it
+NORMALIZE_SAMPLE_PROMISES = {
+    "kinesis-trades.json": (5, 0),
+    "kinesis-kpl-aggregated.json": (40, 0),
+    "kinesis-poison.json": (2, 3),
+}
+
+
+def kinesis_event(
+    payloads: list[bytes],
+    shard_id: str = "shardId-000000000000",
+    first_sequence: int = 49_600_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000,
+    arrival: float = 1_723_161_300.5,
+) -> dict[str, Any]:
+    """A Lambda Kinesis event carrying `payloads`, one record each, consecutive sequences."""
+    records = [
+        {
+            "PartitionKey": "BTCUSDT",
+            "SequenceNumber": str(first_sequence + index),
+            "Data": payload,
+            "ApproximateArrivalTimestamp": datetime.fromtimestamp(arrival + index / 1000, UTC),
+        }
+        for index, payload in enumerate(payloads)
+    ]
+    stream_arn = "arn:aws:kinesis:us-east-1:000000000000:stream/k2-trades"
+    return event_source.kinesis_event(records, shard_id, stream_arn)
+
+
+def kinesis_batches(
+    frames: list[bytes], frames_per_record: int = 500, records_per_batch: int = 10
+) -> list[dict[str, Any]]:
+    """Per symbol, KPL records of 500 frames; 10 records per invocation, like an ESM would."""
+    records = []
+    for symbol in sorted({partition_key(f) for f in frames}):
+        own = [f for f in frames if partition_key(f) == symbol]
+        for start in range(0, len(own), frames_per_record):
+            records.append(kpl.aggregate(own[start : start + frames_per_record], symbol))
+    return [
+        kinesis_event(records[start : start + records_per_batch], first_sequence=10**20 + start)
+        for start in range(0, len(records), records_per_batch)
+    ]
+
+
+def soak_function_env(stream_name: str) -> dict[str, str]:
+    """What the soak function reads besides the lake settings (template.yaml, SoakFunction)."""
+    return {
+        "STREAM_NAME": stream_name,
+        "NORMALIZE_FUNCTION_NAME": "k2-normalize",
+        "CONNECTOR_CLUSTER": "k2",
+        "CONNECTOR_SERVICE": "k2-connector",
+    }
