@@ -18,10 +18,11 @@ from bench.bench_normalize import trade_frames
 from bench.common import check, write
 from bench.synthetic import tradev2_rows
 from k2.adapters import aws
-from k2.adapters.iceberg.committer import CommitterSettings, TradesCommitter, partition_stats
+from k2.adapters.iceberg import TradesCommitter, partition_stats
 from k2.adapters.staging.store import StagingLake
-from k2.config import LakeSettings
-from k2.domain.normalize import KinesisBatch, RecordOrigin
+from k2.binance.normalize import KinesisBatch
+from k2.config import CommitterSettings, LakeSettings
+from k2.domain.records import RecordOrigin
 from k2.domain.staging import split_partitions
 from k2_devtools.local.endpoint import embedded_endpoint, endpoint_environment, reset
 from k2_devtools.local.environment import scoped_environment

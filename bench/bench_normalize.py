@@ -20,10 +20,11 @@ from bench.common import check, repeat, summarize, write
 from bench.reference_normalize import normalize_all
 from k2.binance.frames import parse_frames
 from k2.binance.generator import generate_frames
+from k2.binance.normalize import KinesisBatch
 from k2.binance.recording import read_recordings
-from k2.domain.normalize import KinesisBatch, RecordOrigin
+from k2.binance.tradev2 import build_tradev2
+from k2.domain.records import RecordOrigin
 from k2.domain.staging import parquet_bytes, split_partitions
-from k2.domain.tradev2 import build_tradev2
 
 RECORDINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance"
 TARGET_FRAMES = 1_000_000

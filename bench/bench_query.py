@@ -16,10 +16,10 @@ from datetime import timedelta
 
 from bench.common import check, peak_rss_mb, repeat, reset_peak_rss, summarize, write
 from bench.synthetic import START, tradev2_rows
-from k2.adapters.iceberg.committer import CommitterSettings, ensure_trades_table, trades_catalog
+from k2.adapters.iceberg import ensure_trades_table, trades_catalog
 from k2.adapters.query.duckdb_engine import LocalQueryEngine
-from k2.config import LakeSettings
-from k2.domain.query.plan import plan
+from k2.config import CommitterSettings, LakeSettings
+from k2.domain.query.planner import plan
 from k2.domain.query.results import shape
 from k2.domain.query.spec import parse_request
 from k2_devtools.local.endpoint import embedded_endpoint, endpoint_environment

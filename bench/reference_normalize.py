@@ -1,8 +1,8 @@
 """The baseline: normalization one message at a time, as the original K2 platform did it.
 
 json.loads per frame, Decimal per price and quantity, a uuid4 and a dict per trade. Kept only
-to be measured against `k2.binance.frames` + `k2.domain.tradev2` in the same run. It stops at a list
-of dicts (no Arrow conversion), which flatters the baseline.
+to be measured against `k2.binance.frames` + `k2.binance.tradev2` in the same run. It stops
+at a list of dicts (no Arrow conversion), which flatters the baseline.
 """
 
 from __future__ import annotations

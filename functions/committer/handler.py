@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from k2.adapters.iceberg.committer import CommitterBusyError, ConcurrentCommitError, TradesCommitter
+from k2.adapters.iceberg import CommitterBusyError, ConcurrentCommitError, TradesCommitter
 from k2.adapters.telemetry import log_metrics_per_invocation
 from k2.config import LakeSettings
 

@@ -61,6 +61,24 @@ class LakeSettings:
             glue_catalog=os.environ.get("GLUE_CATALOG", "on").lower() not in {"off", "0", "false"},
         )
 
+    def catalog_properties(self) -> dict[str, str]:
+        """pyiceberg's Glue catalog properties for this lake: in AWS just the type; with an
+        endpoint (moto, LocalStack) Glue and S3 both point at it, with the environment's
+        credentials and region, and path-style S3 addressing."""
+        properties: dict[str, str] = {"type": "glue"}
+        if not self.endpoint_url:
+            return properties
+        region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+        keys = {
+            "access-key-id": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+            "secret-access-key": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        }
+        for service in ("glue", "s3"):
+            properties |= {f"{service}.endpoint": self.endpoint_url, f"{service}.region": region}
+            properties |= {f"{service}.{name}": value for name, value in keys.items()}
+        properties["s3.path-style-access"] = "true"
+        return properties
+
     def as_env(self) -> dict[str, str]:
         """The environment a handler needs to find these resources."""
         env = {
@@ -75,6 +93,21 @@ class LakeSettings:
         if self.endpoint_url:
             env["AWS_ENDPOINT_URL"] = self.endpoint_url
         return env
+
+
+@dataclass(frozen=True)
+class CommitterSettings:
+    """The Iceberg committer's budget and retention (one committer at a time)."""
+
+    table_name: str = "trades"
+    warehouse_prefix: str = "lake"
+    target_file_bytes: int = 128 * 1024 * 1024  # AWS: >= 64 MB files for Athena
+    max_staging_files: int = 5_000  # per run: bounded memory and Lambda time
+    max_files_per_partition: int = 4  # more: the partition is rewritten as one file
+    staging_retention_s: float = 3_600.0  # consumed staging files stay queryable this long
+    snapshot_retention_s: float = 7 * 86_400.0
+    metadata_versions_kept: int = 100  # older *.metadata.json files are deleted at each commit
+    lease_s: float = 900.0  # the scheduled function's timeout
 
 
 @dataclass(frozen=True)

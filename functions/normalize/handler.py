@@ -24,7 +24,7 @@ from k2.adapters.staging.sink import StagingSink, StoreOutcome
 from k2.adapters.staging.store import StagingLake
 from k2.adapters.telemetry import log_metrics_per_invocation
 from k2.config import LakeSettings
-from k2.domain.normalize import NormalizedBatch
+from k2.domain.records import NormalizedBatch
 
 # stderr: Lambda sends it to CloudWatch like stdout, and locally it keeps stdout for results.
 logger = Logger(service="normalize", logger_handler=logging.StreamHandler(sys.stderr))

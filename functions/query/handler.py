@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2.config import QuerySettings
 from k2.domain.query.engine import QueryEngine, QueryTimeoutError
-from k2.domain.query.plan import plan
+from k2.domain.query.planner import plan
 from k2.domain.query.results import FORMATS, render, shape
 from k2.domain.query.spec import QueryError, parse_request
 

@@ -25,7 +25,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2.adapters import aws
-from k2.adapters.iceberg.committer import read_trades
+from k2.adapters.iceberg import read_trades
 from k2.adapters.kinesis.writer import KinesisWriter
 from k2.binance.generator import generate_frames
 from k2.config import LakeSettings

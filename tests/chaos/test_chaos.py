@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from k2.adapters.iceberg.committer import TradesCommitter
+from k2.adapters.iceberg import TradesCommitter
 from k2_connector.websocket import ConnectionSettings
 from k2_devtools.local.pipeline import (
     LOCAL_CONNECTIONS,

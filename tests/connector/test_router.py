@@ -11,29 +11,34 @@ from k2.binance.generator import generate_frames
 from k2_connector.router import Action, Router
 from k2_connector.sequencer import Gap, Sequencer
 from k2_devtools.replay_server import ReplayServer
+from tests.support.frames import frame, payload
 
 pytestmark = pytest.mark.unit
 
-TRADE = b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":%d,"p":"1","q":"1","T":1,"m":true,"M":true}}'  # noqa: E501
-AGG = b'{"e":"aggTrade","E":1,"s":"BTCUSDT","a":%d,"p":"1","q":"1","f":1,"l":2,"T":1,"m":true,"M":true}'  # noqa: E501
+
+def trade(trade_id: int) -> bytes:
+    return frame("spot_trade", t=trade_id)
+
+
+def aggregate(aggregate_id: int) -> bytes:
+    return payload("spot_agg_trade", s="BTCUSDT", a=aggregate_id)
 
 
 @pytest.mark.parametrize(
-    "frame",
-    [b'{"e":"serverShutdown","E":1723161255343}',
-     b'{"stream":"btcusdt@trade","data":{"e":"serverShutdown","E":1723161255343}}'],
-)  # fmt: skip
-def test_server_shutdown_in_raw_and_combined_form(frame):
-    assert Router(Sequencer()).route(frame).action is Action.SERVER_SHUTDOWN
+    "raw",
+    [payload("server_shutdown"), frame("server_shutdown")],
+)
+def test_server_shutdown_in_raw_and_combined_form(raw):
+    assert Router(Sequencer()).route(raw).action is Action.SERVER_SHUTDOWN
 
 
 def test_trades_are_forwarded_once_and_gaps_reported():
     router = Router(Sequencer())
-    assert router.route(TRADE % 1).action is Action.FORWARD
-    assert router.route(TRADE % 1).action is Action.DUPLICATE
-    routed = router.route(TRADE % 4)
+    assert router.route(trade(1)).action is Action.FORWARD
+    assert router.route(trade(1)).action is Action.DUPLICATE
+    routed = router.route(trade(4))
     assert routed.gap == Gap("BTCUSDT@trade", 2, 3)
-    assert router.route(AGG % 1).action is Action.FORWARD  # aggregate ids are their own series
+    assert router.route(aggregate(1)).action is Action.FORWARD  # aggregate ids are their own series
 
 
 def test_acks_are_ignored_and_anything_unparseable_is_forwarded_for_the_dead_letter_queue():

@@ -17,15 +17,9 @@ from k2_devtools.local.options import LOCAL_MAPPING
 from k2_devtools.local.pipeline import normalize_event_source
 from k2_devtools.local.resources import LocalStack, create_resources
 from normalize import handler
+from tests.support.frames import frame
 
 pytestmark = pytest.mark.integration
-
-
-def trade_frame(trade_id: int) -> bytes:
-    return (
-        f'{{"stream":"btcusdt@trade","data":{{"e":"trade","E":1723161255343,"s":"BTCUSDT",'
-        f'"t":{trade_id},"p":"61837.63","q":"0.02","T":1723161255342,"m":true,"M":true}}}}'
-    ).encode()
 
 
 def test_batches_the_lake_refuses_go_to_the_failure_queue_with_their_coordinates(server_lake):
@@ -35,7 +29,7 @@ def test_batches_the_lake_refuses_go_to_the_failure_queue_with_their_coordinates
     kinesis = boto3.client("kinesis")
     put = kinesis.put_record(
         StreamName=stack.stream_name,
-        Data=kpl.aggregate([trade_frame(i) for i in range(1, 11)], "BTCUSDT"),
+        Data=kpl.aggregate([frame("spot_trade", t=i) for i in range(1, 11)], "BTCUSDT"),
         PartitionKey="BTCUSDT",
     )
     unwritable = replace(server_lake, bucket=f"{server_lake.bucket}-missing")

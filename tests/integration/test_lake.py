@@ -15,9 +15,8 @@ import pyarrow.dataset as ds
 import pytest
 
 from committer.handler import lambda_handler as committer_function
-from k2.adapters.iceberg.committer import (
+from k2.adapters.iceberg import (
     CommitterBusyError,
-    CommitterSettings,
     ConcurrentCommitError,
     TradesCommitter,
     ensure_trades_table,
@@ -28,8 +27,9 @@ from k2.adapters.kinesis.writer import partition_key
 from k2.adapters.query.duckdb_engine import LocalQueryEngine
 from k2.adapters.staging.reader import s3_filesystem
 from k2.binance.recording import read_recording
+from k2.config import CommitterSettings
 from k2.domain import kpl
-from k2.domain.query.plan import plan
+from k2.domain.query.planner import plan
 from k2.domain.query.spec import parse_request
 from k2_devtools.local.lambda_context import LocalLambdaContext
 from normalize.handler import lambda_handler as normalize

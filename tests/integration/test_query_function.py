@@ -21,7 +21,7 @@ import requests
 from k2.adapters.query.athena_engine import AthenaQueryEngine, athena_sql
 from k2.binance.recording import read_recording
 from k2.config import QuerySettings
-from k2.domain.query.plan import plan
+from k2.domain.query.planner import plan
 from k2.domain.query.results import shape
 from k2.domain.query.spec import parse_request
 from k2_devtools.local.environment import scoped_environment

@@ -15,6 +15,7 @@ from k2.domain import kpl
 from k2_devtools.local.lambda_context import LocalLambdaContext
 from normalize.handler import lambda_handler
 from tests.support.events import kinesis_batches, kinesis_event
+from tests.support.frames import frame
 from tests.support.recordings import RECORDED_TRADE_IDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.recording]
@@ -24,8 +25,8 @@ RECORDS_PER_BATCH = 10
 
 def source_prices(frames: list[bytes]) -> dict[int, tuple[str, str]]:
     prices = {}
-    for frame in frames:
-        data = json.loads(frame).get("data", {})
+    for raw in frames:
+        data = json.loads(raw).get("data", {})
         if data.get("e") == "trade":
             prices[data["t"]] = (data["p"], data["q"])
     return prices
@@ -57,18 +58,13 @@ def test_every_recorded_trade_lands_exactly_once_with_exact_decimals(recordings,
 
 
 def test_the_lake_is_readable_by_awswrangler_and_registered_in_glue(server_lake):
-    frames = [
-        f'{{"stream":"btcusdt@trade","data":{{"e":"trade","E":1723161255343,"s":"BTCUSDT",'
-        f'"t":{i},"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}}}'
-        .encode()
-        for i in range(1, 101)
-    ]  # fmt: skip
+    frames = [frame("spot_trade", t=i) for i in range(1, 101)]
     lambda_handler(kinesis_event([kpl.aggregate(frames, "BTCUSDT")]), LocalLambdaContext("n"))
 
-    frame = wr.s3.read_parquet(server_lake.staging_location, dataset=True)
-    assert len(frame) == 100
-    assert set(frame["symbol"].astype(str)) == {"BTCUSDT"}
-    assert str(frame["price"].iloc[0]) == "61837.63000000"
+    staged = wr.s3.read_parquet(server_lake.staging_location, dataset=True)
+    assert len(staged) == 100
+    assert set(staged["symbol"].astype(str)) == {"BTCUSDT"}
+    assert str(staged["price"].iloc[0]) == "61837.63000000"
     if not server_lake.glue_catalog:
         pytest.skip("this endpoint has no Glue API (GLUE_CATALOG=off); the files were checked")
     columns = wr.catalog.get_table_types(database="k2", table="trades_staging")

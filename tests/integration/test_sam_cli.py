@@ -92,6 +92,18 @@ def test_each_built_package_fits_the_lambda_limit(built, function):
     assert not (package / "botocore").exists()  # the runtime's copy is used
 
 
+@pytest.mark.parametrize("function", sorted(HANDLERS))
+def test_each_built_package_holds_our_lambda_code_and_no_dev_tools(built, function):
+    package = built / function
+    for dev_only in ("k2_devtools", "k2_connector", "moto", "duckdb", "tests"):
+        assert not (package / dev_only).exists(), f"{function} ships {dev_only}"
+
+    def python_files(root: Path) -> list[str]:
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.py"))
+
+    assert python_files(package / "k2") == python_files(ROOT / "functions" / "k2")
+
+
 @pytest.mark.skipif(sys.version_info[:2] != (3, 12), reason="the packages hold cp312 wheels")
 @pytest.mark.parametrize("function", sorted(HANDLERS))
 def test_each_built_package_imports_its_handler_with_only_the_runtimes_packages(

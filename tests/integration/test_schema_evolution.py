@@ -14,7 +14,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from k2.adapters.iceberg.committer import CommitterSettings, ensure_trades_table, trades_catalog
+from k2.adapters.iceberg import ensure_trades_table, trades_catalog
+from k2.config import CommitterSettings
 from k2.domain import schema
 from tests.support.rows import tradev2_row
 

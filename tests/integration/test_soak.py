@@ -22,7 +22,7 @@ import boto3
 import pytest
 
 from k2.adapters import aws
-from k2.adapters.iceberg.committer import TradesCommitter
+from k2.adapters.iceberg import TradesCommitter
 from k2.config import LakeSettings, MappingSettings
 from k2_devtools.local.endpoint import LOCAL_CREDENTIALS, embedded_endpoint, moto_api
 from k2_devtools.local.environment import scoped_environment

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from k2.adapters.iceberg.committer import TradesCommitter
+from k2.adapters.iceberg import TradesCommitter
 from k2_devtools.local.event_source import ShardProgress
 from k2_devtools.local.pipeline import polling
 from tests.support.fault_proxy import FaultPlan

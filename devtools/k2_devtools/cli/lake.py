@@ -24,7 +24,7 @@ def lake() -> None:
 @JSON
 def commit(as_json: bool) -> int:
     """Fold new staging files into trades, once."""
-    from k2.adapters.iceberg.committer import CommitterBusyError, TradesCommitter
+    from k2.adapters.iceberg import CommitterBusyError, TradesCommitter
     from k2.config import LakeSettings
 
     try:
@@ -49,7 +49,7 @@ def commit(as_json: bool) -> int:
 @JSON
 def stats(as_json: bool) -> int:
     """Files, rows and bytes per symbol-day partition."""
-    from k2.adapters.iceberg.committer import partition_stats
+    from k2.adapters.iceberg import partition_stats
     from k2.config import LakeSettings
 
     partitions = partition_stats(LakeSettings.from_env())
@@ -86,7 +86,7 @@ def stats(as_json: bool) -> int:
 @JSON
 def verify(source: tuple[Path, ...], more_sources: tuple[Path, ...], as_json: bool) -> int:
     """Compare the trade ids in trades with a recording; exit 1 on any difference."""
-    from k2.adapters.iceberg.committer import read_trades
+    from k2.adapters.iceberg import read_trades
     from k2.binance.frames import parse_frames
     from k2.binance.recording import read_recordings
     from k2.config import LakeSettings

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from k2.adapters import aws
-from k2.adapters.iceberg.committer import TradesCommitter, partition_stats, read_trades
+from k2.adapters.iceberg import TradesCommitter, partition_stats, read_trades
 from k2.adapters.kinesis.writer import KinesisWriter
 from k2.adapters.staging.reader import read_staging
 from k2.binance.frames import ParsedFrames, parse_frames

@@ -28,7 +28,7 @@ import orjson
 import psutil
 
 from k2.adapters import aws
-from k2.adapters.iceberg.committer import TradesCommitter, read_trades
+from k2.adapters.iceberg import TradesCommitter, read_trades
 from k2.adapters.kinesis.writer import KinesisWriter
 from k2.binance.frames import parse_frames
 from k2.binance.generator import generate_frames

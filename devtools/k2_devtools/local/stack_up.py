@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from k2.adapters import aws
-from k2.adapters.iceberg.committer import CommitterBusyError, ConcurrentCommitError, TradesCommitter
+from k2.adapters.iceberg import CommitterBusyError, ConcurrentCommitError, TradesCommitter
 from k2.adapters.kinesis.writer import KinesisWriter
 from k2.binance.frames import parse_frames
 from k2.binance.generator import generate_frames

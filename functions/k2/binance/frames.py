@@ -30,9 +30,10 @@ from k2.binance.spot_trades import (
     PRICE_SCALE,
     read_spot_trades,
 )
+from k2.domain.rejects import RejectReason
 
 MAX_FRAME_BYTES = 1024 * 1024  # a Kinesis record's own limit; no real Binance frame is near it
-MAX_SOURCE_ID = 2**62 - 1  # message ids keep 62 bits of the exchange id (see k2.domain.tradev2)
+MAX_SOURCE_ID = 2**62 - 1  # message ids keep 62 bits of the exchange id (see k2.binance.tradev2)
 _DECIMAL_TEXT = re.compile(rf"[0-9]{{1,{PRICE_INTEGER_DIGITS}}}(?:\.[0-9]{{1,{PRICE_SCALE}}})?")
 _SYMBOL = re.compile(r"[A-Z0-9_]{2,32}")
 
@@ -71,7 +72,8 @@ TRADE_COLUMNS = pa.schema(
 @dataclass(frozen=True)
 class Rejection:
     frame_index: int
-    reason: str
+    reason: RejectReason
+    detail: str  # one line, for people
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,11 @@ def _fast_spot_trades(raw: pa.Array) -> tuple[pa.Table, np.ndarray]:
 
 
 class FrameError(ValueError):
-    """A frame that can never become a trade; the message is the dead-letter reason."""
+    """A frame that can never become a trade: its reject code and a one-line detail."""
+
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 _TRADE_FIELDS = {"e", "E", "s", "t", "p", "q", "T", "m", "M", "X"}
@@ -168,7 +174,7 @@ class _SlowPath:
         try:
             outcome = _classify(frame)
         except FrameError as error:
-            self.rejections.append(Rejection(index, str(error)))
+            self.rejections.append(Rejection(index, error.reason, str(error)))
             return
         if isinstance(outcome, str):
             self.non_trades.append(NonTrade(index, outcome))
@@ -192,17 +198,19 @@ class _SlowPath:
 def _classify(frame: bytes) -> dict[str, Any] | str:
     """A trade row (dict) or the kind of non-trade frame (str); FrameError when malformed."""
     if len(frame) > MAX_FRAME_BYTES:
-        raise FrameError(f"oversize frame: {len(frame)} bytes > {MAX_FRAME_BYTES}")
+        raise FrameError(
+            RejectReason.OVERSIZE_FRAME, f"oversize frame: {len(frame)} bytes > {MAX_FRAME_BYTES}"
+        )
     try:
         frame.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise FrameError(f"not valid UTF-8 at byte {error.start}") from None
+        raise FrameError(RejectReason.NOT_UTF8, f"not valid UTF-8 at byte {error.start}") from None
     try:
         message = orjson.loads(frame)
     except orjson.JSONDecodeError as error:
-        raise FrameError(f"invalid JSON: {error}") from None
+        raise FrameError(RejectReason.INVALID_JSON, f"invalid JSON: {error}") from None
     if not isinstance(message, dict):
-        raise FrameError(f"not a JSON object: {type(message).__name__}")
+        raise FrameError(RejectReason.NOT_AN_OBJECT, f"not a JSON object: {type(message).__name__}")
     stream, payload = _unwrap(message)
     return _classify_payload(stream, payload)
 
@@ -213,14 +221,19 @@ def _unwrap(message: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
         return None, message
     stream, payload = message.get("stream"), message.get("data")
     if not isinstance(stream, str) or not isinstance(payload, dict):
-        raise FrameError("malformed combined-stream envelope: needs string stream and object data")
+        raise FrameError(
+            RejectReason.BAD_ENVELOPE,
+            "malformed combined-stream envelope: needs string stream and object data",
+        )
     return stream, payload
 
 
 def _classify_payload(stream: str | None, payload: dict[str, Any]) -> dict[str, Any] | str:
     event = payload.get("e")
     if event is not None and not isinstance(event, str):
-        raise FrameError(f"event type e must be a string, got {type(event).__name__}")
+        raise FrameError(
+            RejectReason.WRONG_TYPE, f"event type e must be a string, got {type(event).__name__}"
+        )
     if event == "trade":
         return _trade_row(stream, payload)
     if event == "aggTrade":
@@ -228,7 +241,7 @@ def _classify_payload(stream: str | None, payload: dict[str, Any]) -> dict[str, 
     if event in NON_TRADE_EVENTS:
         return str(event)
     if event is not None:
-        raise FrameError(f"unknown event type {str(event)[:40]!r}")
+        raise FrameError(RejectReason.UNKNOWN_EVENT, f"unknown event type {str(event)[:40]!r}")
     return _control_or_snapshot(payload)
 
 
@@ -243,7 +256,10 @@ def _control_or_snapshot(payload: dict[str, Any]) -> str:
         return "subscriptionAck"
     if "error" in keys or {"code", "msg"} <= keys:
         return "errorResponse"
-    raise FrameError(f"unrecognised frame without event type, keys {sorted(keys)[:8]}")
+    raise FrameError(
+        RejectReason.UNRECOGNISED_FRAME,
+        f"unrecognised frame without event type, keys {sorted(keys)[:8]}",
+    )
 
 
 def _trade_row(stream: str | None, payload: dict[str, Any]) -> dict[str, Any]:
@@ -266,7 +282,10 @@ def _agg_trade_row(stream: str | None, payload: dict[str, Any]) -> dict[str, Any
     row["first_trade_id"] = _source_id(payload, "f")
     row["last_trade_id"] = _source_id(payload, "l")
     if row["last_trade_id"] < row["first_trade_id"]:
-        raise FrameError("aggTrade last trade id l is below first trade id f")
+        raise FrameError(
+            RejectReason.INCONSISTENT_AGGREGATE,
+            "aggTrade last trade id l is below first trade id f",
+        )
     if market == "spot":
         row["is_best_match"] = _required(payload, "M", bool)
     row["unmapped"] = _unmapped(payload, _AGG_TRADE_FIELDS)
@@ -278,9 +297,11 @@ def _common_fields(
 ) -> dict[str, Any]:
     symbol = _required(payload, "s", str)
     if not _SYMBOL.fullmatch(symbol):
-        raise FrameError(f"bad symbol {symbol[:40]!r}")
+        raise FrameError(RejectReason.BAD_SYMBOL, f"bad symbol {symbol[:40]!r}")
     if stream is not None and stream.split("@", 1)[0] != symbol.lower():
-        raise FrameError(f"stream {stream[:60]!r} does not match symbol {symbol!r}")
+        raise FrameError(
+            RejectReason.STREAM_MISMATCH, f"stream {stream[:60]!r} does not match symbol {symbol!r}"
+        )
     return {
         "market": market,
         "kind": kind,
@@ -296,25 +317,28 @@ def _common_fields(
 
 def _required(payload: dict[str, Any], key: str, kind: type) -> Any:
     if key not in payload:
-        raise FrameError(f"missing field {key!r}")
+        raise FrameError(RejectReason.MISSING_FIELD, f"missing field {key!r}")
     value = payload[key]
     # bool is an int in Python; JSON true is never a valid integer field and vice versa
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise FrameError(f"field {key!r} must be {kind.__name__}, got {type(value).__name__}")
+        raise FrameError(
+            RejectReason.WRONG_TYPE,
+            f"field {key!r} must be {kind.__name__}, got {type(value).__name__}",
+        )
     return value
 
 
 def _source_id(payload: dict[str, Any], key: str) -> int:
     value: int = _required(payload, key, int)
     if not 0 <= value <= MAX_SOURCE_ID:
-        raise FrameError(f"field {key!r} out of range: {value}")
+        raise FrameError(RejectReason.OUT_OF_RANGE, f"field {key!r} out of range: {value}")
     return value
 
 
 def _epoch(payload: dict[str, Any], key: str) -> int:
     value: int = _required(payload, key, int)
     if not 0 < value < 10**16:
-        raise FrameError(f"field {key!r} is not an epoch time: {value}")
+        raise FrameError(RejectReason.BAD_TIME, f"field {key!r} is not an epoch time: {value}")
     return value
 
 
@@ -326,11 +350,12 @@ def _positive_decimal(payload: dict[str, Any], key: str, name: str) -> str:
     text: str = _required(payload, key, str)
     if not _DECIMAL_TEXT.fullmatch(text):
         raise FrameError(
+            RejectReason.BAD_DECIMAL,
             f"{name} {text[:40]!r} is not a non-negative decimal that fits "
-            f"decimal({DECIMAL_TYPE.precision},{DECIMAL_TYPE.scale})"
+            f"decimal({DECIMAL_TYPE.precision},{DECIMAL_TYPE.scale})",
         )
     if Decimal(text) <= 0:
-        raise FrameError(f"{name} must be positive, got {text!r}")
+        raise FrameError(RejectReason.NOT_POSITIVE, f"{name} must be positive, got {text!r}")
     return text
 
 

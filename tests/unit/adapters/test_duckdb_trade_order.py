@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from k2.adapters.query.duckdb_engine import to_duckdb
-from k2.domain.query.plan import plan
+from k2.domain.query.planner import plan
 from k2.domain.query.spec import parse_request
 
 pytestmark = pytest.mark.unit

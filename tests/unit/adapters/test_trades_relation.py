@@ -12,7 +12,7 @@ import pytest
 from k2.adapters.query.athena_engine import athena_sql
 from k2.adapters.query.duckdb_engine import to_duckdb
 from k2.domain import schema
-from k2.domain.query.plan import plan
+from k2.domain.query.planner import plan
 from k2.domain.query.spec import parse_request
 from tests.support.rows import tradev2_row as trade
 

@@ -8,26 +8,26 @@ import pytest
 
 from k2.binance import frames as binance
 from k2.binance.frames import parse_frames
+from k2.domain.rejects import RejectReason as R
+from tests.support.frames import frame, payload
 
 pytestmark = pytest.mark.unit
 
-SPOT = (
-    b'{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000",'
-    b'"q":"0.02000000","T":1723161255342,"m":true,"M":true}'
-)
-COMBINED_SPOT = b'{"stream":"btcusdt@trade","data":' + SPOT + b"}"
-FUTURES = (
-    b'{"e":"trade","E":1723161255343,"T":1723161255342,"s":"BTCUSDT","t":5123456789,'
-    b'"p":"61830.10","q":"0.005","X":"MARKET","m":false}'
-)
-AGG_TRADE = (
-    b'{"e":"aggTrade","E":1723161255343,"s":"ETHUSDT","a":912345678,"p":"2650.12000000",'
-    b'"q":"1.50000000","f":1520538925,"l":1520538927,"T":1723161255342,"m":false,"M":true}'
-)
+SPOT = payload("spot_trade")
 
 
-def parse_one(frame: bytes) -> binance.ParsedFrames:
-    parsed = parse_frames([frame])
+def spot(**fields: object) -> bytes:
+    """The spot trade sample with `fields` replaced (None removes one)."""
+    return payload("spot_trade", **fields)
+
+
+COMBINED_SPOT = frame("spot_trade")
+FUTURES = payload("usdm_trade")
+AGG_TRADE = payload("spot_agg_trade")
+
+
+def parse_one(raw: bytes) -> binance.ParsedFrames:
+    parsed = parse_frames([raw])
     assert parsed.frame_count == 1
     return parsed
 
@@ -81,62 +81,60 @@ def test_unmapped_payload_fields_are_kept():
 
 
 @pytest.mark.parametrize(
-    ("frame", "kind"),
+    ("raw", "kind"),
     [
-        (b'{"u":400900217,"s":"BNBUSDT","b":"25.35","B":"31.2","a":"25.36","A":"40.66"}',
-         "bookTicker"),
-        (b'{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT",'
-         b'"U":1,"u":2,"b":[],"a":[]}}', "depthUpdate"),
+        (payload("spot_book_ticker"), "bookTicker"),
+        (frame("spot_depth_update"), "depthUpdate"),
         (b'{"lastUpdateId":50093239218,"bids":[["1.0","2.0"]],"asks":[]}', "depthSnapshot"),
-        (b'{"e":"serverShutdown","E":1723161255343}', "serverShutdown"),
-        (b'{"stream":"btcusdt@trade","data":{"e":"serverShutdown","E":1723161255343}}',
-         "serverShutdown"),
+        (payload("server_shutdown"), "serverShutdown"),
+        (frame("server_shutdown"), "serverShutdown"),
         (b'{"result":null,"id":1}', "subscriptionAck"),
         (b'{"error":{"code":2,"msg":"Invalid request"},"id":3}', "errorResponse"),
         (b'{"e":"kline","E":1,"s":"BTCUSDT","k":{}}', "kline"),
     ],
-)  # fmt: skip
-def test_non_trade_frames_are_recognised_and_never_become_trades(frame, kind):
-    parsed = parse_one(frame)
+)
+def test_non_trade_frames_are_recognised_and_never_become_trades(raw, kind):
+    parsed = parse_one(raw)
     assert parsed.trades.num_rows == 0
     assert [n.kind for n in parsed.non_trades] == [kind]
 
 
 @pytest.mark.parametrize(
-    ("frame", "reason"),
+    ("raw", "code", "detail"),
     [
-        (b'{"e":"trade",', "invalid JSON"),
-        (b"\xff\xfe\x00garbage", "not valid UTF-8"),
-        (b"[1,2,3]", "not a JSON object"),
-        (b'{"stream":"btcusdt@trade","data":[1]}', "malformed combined-stream envelope"),
-        (SPOT.replace(b'"p":"61837.63000000",', b""), "missing field 'p'"),
-        (SPOT.replace(b'"p":"61837.63000000"', b'"p":61837.63'), "field 'p' must be str"),
-        (SPOT.replace(b'"t":3735683259', b'"t":"3735683259"'), "field 't' must be int"),
-        (SPOT.replace(b'"m":true', b'"m":1'), "field 'm' must be bool"),
-        (SPOT.replace(b'"t":3735683259', b'"t":true'), "field 't' must be int"),
-        (SPOT.replace(b'"p":"61837.63000000"', b'"p":"-1.00000000"'), "price '-1.00000000'"),
-        (SPOT.replace(b'"p":"61837.63000000"', b'"p":"abc"'), "price 'abc'"),
-        (SPOT.replace(b'"p":"61837.63000000"', b'"p":"0.00000000"'), "price must be positive"),
-        (SPOT.replace(b'"q":"0.02000000"', b'"q":"0"'), "quantity must be positive"),
-        (SPOT.replace(b'"p":"61837.63000000"', b'"p":"12345678901.0"'), "fits decimal(18,8)"),
-        (SPOT.replace(b'"p":"61837.63000000"', b'"p":"1.000000001"'), "fits decimal(18,8)"),
-        (SPOT.replace(b'"t":3735683259', b'"t":-5'), "out of range"),
-        (SPOT.replace(b'"T":1723161255342', b'"T":0'), "not an epoch time"),
-        (SPOT.replace(b'"s":"BTCUSDT"', b'"s":"btc usdt"'), "bad symbol"),
-        (b'{"stream":"ethusdt@trade","data":' + SPOT + b"}", "does not match symbol"),
-        (SPOT.replace(b'"e":"trade"', b'"e":"tradez"'), "unknown event type 'tradez'"),
-        (SPOT.replace(b'"e":"trade"', b'"e":["trade"]'), "event type e must be a string"),
-        (b'{"hello":"world"}', "unrecognised frame without event type"),
-        (AGG_TRADE.replace(b'"l":1520538927', b'"l":1'), "below first trade id"),
-        (b" " * (binance.MAX_FRAME_BYTES + 1), "oversize frame"),
+        (b'{"e":"trade",', R.INVALID_JSON, "invalid JSON"),
+        (b"\xff\xfe\x00garbage", R.NOT_UTF8, "not valid UTF-8"),
+        (b"[1,2,3]", R.NOT_AN_OBJECT, "not a JSON object"),
+        (b'{"stream":"btcusdt@trade","data":[1]}', R.BAD_ENVELOPE, "malformed combined-stream"),
+        (spot(p=None), R.MISSING_FIELD, "missing field 'p'"),
+        (spot(p=61837.63), R.WRONG_TYPE, "field 'p' must be str"),
+        (spot(t="3735683259"), R.WRONG_TYPE, "field 't' must be int"),
+        (spot(m=1), R.WRONG_TYPE, "field 'm' must be bool"),
+        (spot(t=True), R.WRONG_TYPE, "field 't' must be int"),
+        (spot(p="-1.00000000"), R.BAD_DECIMAL, "price '-1.00000000'"),
+        (spot(p="abc"), R.BAD_DECIMAL, "price 'abc'"),
+        (spot(p="0.00000000"), R.NOT_POSITIVE, "price must be positive"),
+        (spot(q="0"), R.NOT_POSITIVE, "quantity must be positive"),
+        (spot(p="12345678901.0"), R.BAD_DECIMAL, "fits decimal(18,8)"),
+        (spot(p="1.000000001"), R.BAD_DECIMAL, "fits decimal(18,8)"),
+        (spot(t=-5), R.OUT_OF_RANGE, "out of range"),
+        (spot(T=0), R.BAD_TIME, "not an epoch time"),
+        (spot(s="btc usdt"), R.BAD_SYMBOL, "bad symbol"),
+        (b'{"stream":"ethusdt@trade","data":' + SPOT + b"}", R.STREAM_MISMATCH, "does not match"),
+        (spot(e="tradez"), R.UNKNOWN_EVENT, "unknown event type 'tradez'"),
+        (spot(e=["trade"]), R.WRONG_TYPE, "event type e must be a string"),
+        (b'{"hello":"world"}', R.UNRECOGNISED_FRAME, "unrecognised frame without event type"),
+        (payload("spot_agg_trade", l=1), R.INCONSISTENT_AGGREGATE, "below first trade id"),
+        (b" " * (binance.MAX_FRAME_BYTES + 1), R.OVERSIZE_FRAME, "oversize frame"),
     ],
 )
-def test_malformed_frames_are_rejected_with_a_one_line_reason(frame, reason):
-    parsed = parse_one(frame)
+def test_malformed_frames_are_rejected_with_a_code_and_a_one_line_detail(raw, code, detail):
+    parsed = parse_one(raw)
     assert parsed.trades.num_rows == 0
     (rejection,) = parsed.rejections
-    assert reason in rejection.reason
-    assert "\n" not in rejection.reason
+    assert rejection.reason is code
+    assert detail in rejection.detail
+    assert "\n" not in rejection.detail
 
 
 def test_good_trades_in_a_batch_with_bad_frames_still_parse_in_order():

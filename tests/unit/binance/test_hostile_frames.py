@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from k2.binance.frames import TRADE_COLUMNS, parse_frames
+from k2.binance.normalize import KinesisBatch
 from k2.domain import kpl
-from k2.domain.normalize import KinesisBatch, RecordOrigin
+from k2.domain.records import RecordOrigin
 from k2_devtools.local.lambda_context import LocalLambdaContext
 from normalize.handler import lambda_handler
 from tests.support.events import kinesis_event

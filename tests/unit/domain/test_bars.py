@@ -13,8 +13,8 @@ import pytest
 from k2.binance.frames import parse_frames
 from k2.binance.generator import generate_frames
 from k2.binance.recording import read_recording
+from k2.binance.tradev2 import build_tradev2
 from k2.domain.bars import ohlcv
-from k2.domain.tradev2 import build_tradev2
 
 pytestmark = pytest.mark.unit
 

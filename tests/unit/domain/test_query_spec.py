@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from k2.domain.query.plan import plan
+from k2.domain.query.planner import plan
 from k2.domain.query.spec import (
     Cursor,
     OhlcvQuery,

@@ -12,15 +12,13 @@ import pyarrow as pa
 import pytest
 
 from k2.binance.frames import parse_frames
+from k2.binance.tradev2 import build_tradev2
 from k2.domain import schema
-from k2.domain.tradev2 import build_tradev2
+from tests.support.frames import frame
 
 pytestmark = pytest.mark.unit
 
-SPOT_TRADE = (
-    b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT",'
-    b'"t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}'
-)
+SPOT_TRADE = frame("spot_trade")
 
 
 def test_arrow_schema_has_every_avro_field_in_order():

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from k2.domain.query.plan import plan
+from k2.domain.query.planner import plan
 from k2.domain.query.spec import SqlQuery
 from k2_devtools.local.lambda_context import LocalLambdaContext
 from query import handler

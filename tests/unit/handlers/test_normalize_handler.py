@@ -13,17 +13,17 @@ from k2.domain import kpl, schema
 from k2_devtools.local.lambda_context import LocalLambdaContext
 from normalize.handler import lambda_handler
 from tests.support.events import kinesis_event
+from tests.support.frames import frame
 from tests.support.lake_files import dead_letters, landed_ids, objects
 
 pytestmark = pytest.mark.unit
 
 
 def trade(symbol: str, trade_id: int, day_ms: int = 1723161255342) -> bytes:
-    return (
-        f'{{"stream":"{symbol.lower()}@trade","data":{{"e":"trade","E":{day_ms + 1},'
-        f'"s":"{symbol}","t":{trade_id},"p":"100.50000000","q":"1.00000000","T":{day_ms},'
-        f'"m":false,"M":true}}}}'
-    ).encode()
+    return frame(
+        "spot_trade", s=symbol, t=trade_id, E=day_ms + 1, T=day_ms, p="100.50000000",
+        q="1.00000000", m=False,
+    )  # fmt: skip
 
 
 def invoke(event):
@@ -66,19 +66,17 @@ def test_poison_frames_go_to_the_dead_letter_prefix_and_good_ones_still_land(in_
     assert response == {"batchItemFailures": []}  # poison must not block the shard
     assert landed_ids(in_process_lake) == [1, 2]
     letters = dead_letters(in_process_lake)
-    reasons = sorted(letter["reason"].split(":")[0] for letter in letters)
-    assert reasons == [
-        "corrupt KPL aggregated record",
-        "invalid JSON",
-        "not valid UTF-8 at byte 0",
-        "price '-1.00000000' is not a non-negative decimal that fits decimal(18,8)",
-    ]
-    by_reason = {letter["reason"].split(":")[0]: letter for letter in letters}
-    assert by_reason["invalid JSON"]["raw_text"] == "{not json"
-    assert by_reason["invalid JSON"]["frame_index"] == 1
-    assert by_reason["invalid JSON"]["shard_id"] == "shardId-000000000000"
-    assert by_reason["corrupt KPL aggregated record"]["frame_index"] is None
-    assert by_reason["not valid UTF-8 at byte 0"]["raw_base64"] == "//4="
+    by_reason = {letter["reason"]: letter for letter in letters}
+    assert sorted(by_reason) == ["bad_decimal", "corrupt_aggregate", "invalid_json", "not_utf8"]
+    assert by_reason["bad_decimal"]["detail"] == (
+        "price '-1.00000000' is not a non-negative decimal that fits decimal(18,8)"
+    )
+    assert by_reason["invalid_json"]["raw_text"] == "{not json"
+    assert by_reason["invalid_json"]["frame_index"] == 1
+    assert by_reason["invalid_json"]["shard_id"] == "shardId-000000000000"
+    assert by_reason["corrupt_aggregate"]["frame_index"] is None
+    assert by_reason["not_utf8"]["detail"] == "not valid UTF-8 at byte 0"
+    assert by_reason["not_utf8"]["raw_base64"] == "//4="
 
 
 def test_delivering_the_same_batch_twice_changes_nothing(in_process_lake):

@@ -18,7 +18,8 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
 )
 
 from k2.adapters.staging.sink import StagingSink, StoreOutcome
-from k2.domain.normalize import KinesisBatch, NormalizedBatch, RecordOrigin
+from k2.binance.normalize import KinesisBatch
+from k2.domain.records import NormalizedBatch, RecordOrigin
 
 
 class BatchStoreError(RuntimeError):

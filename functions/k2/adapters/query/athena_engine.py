@@ -16,7 +16,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from k2.domain.query.engine import QueryTimeoutError
-from k2.domain.query.plan import Plan
+from k2.domain.query.planner import Plan
 from k2.domain.query.relation import inline_trades
 
 

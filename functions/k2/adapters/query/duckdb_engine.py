@@ -36,13 +36,13 @@ from pyiceberg.expressions import (
 from pyiceberg.expressions.literals import literal
 from sqlglot import exp
 
-from k2.adapters.iceberg.committer import trades_catalog
+from k2.adapters.iceberg import trades_catalog
 from k2.adapters.query.file_cache import DataFileCache
 from k2.adapters.staging.reader import s3_filesystem, staging_dataset, staging_row_schema
 from k2.config import LakeSettings
 from k2.domain import schema
 from k2.domain.query.engine import QueryTimeoutError
-from k2.domain.query.plan import Plan, Scope
+from k2.domain.query.planner import Plan, Scope
 from k2.domain.query.relation import source_columns, trades_relation_sql
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")

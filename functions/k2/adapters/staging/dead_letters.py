@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from k2.domain.normalize import DeadLetter
+from k2.domain.records import DeadLetter
 
 
 class S3DeadLetters:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from k2.domain.normalize import DeadLetter, NormalizedBatch
+from k2.domain.records import DeadLetter, NormalizedBatch
 from k2.domain.staging import PartitionSlice, split_partitions
 
 

@@ -9,7 +9,7 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from k2.domain.query.plan import Plan
+from k2.domain.query.planner import Plan
 
 
 class QueryTimeoutError(TimeoutError):

@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from k2.domain.query.plan import MAX_SQL_ROWS
+from k2.domain.query.planner import MAX_SQL_ROWS
 from k2.domain.query.spec import (
     EPOCH,
     Cursor,

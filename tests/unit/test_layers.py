@@ -1,9 +1,12 @@
-"""The layers depend one way: domain and wire format know no AWS, the Lambda code root knows no
-dev tools, the connector knows no dev tools, and no two packages import each other."""
+"""The layers depend one way: domain and wire format know no AWS, the wire format depends on the
+domain and never the reverse (cryptofeed's rule: the exchange maps onto the normalized type),
+the Lambda code root knows no dev tools, the connector knows no dev tools, and no two packages
+import each other."""
 
 from __future__ import annotations
 
 import ast
+import importlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 K2 = ROOT / "functions" / "k2"
 PURE = [K2 / "domain", K2 / "binance"]  # every module in these folders, present or future
 AWS_MODULES = {"boto3", "botocore", "awswrangler", "moto", "localstack_client",
@@ -55,6 +58,12 @@ def test_pure_layers_import_nothing_from_aws_or_our_adapters(folder):
         assert not leaked | ours, f"{path.relative_to(ROOT)} imports {leaked | ours}"
 
 
+def test_the_domain_knows_no_exchange():
+    for path in python_files(K2 / "domain"):
+        leaked = {m for m in imported_modules(path) if m.startswith("k2.binance")}
+        assert not leaked, f"{path.relative_to(ROOT)} imports {leaked}"
+
+
 def test_the_lambda_code_root_imports_no_dev_tool_connector_or_cli():
     for path in python_files(LAMBDA_ROOT):
         leaked = roots(path) & DEV_ONLY
@@ -78,3 +87,18 @@ def test_no_two_packages_import_each_other():
             depends[package] |= (found & set(PACKAGES)) - {package}
     cycles = [(a, b) for a in depends for b in depends[a] if a in depends[b] and a < b]
     assert cycles == [], depends
+
+
+SURFACES = ["k2.binance", "k2.domain.query", "k2.adapters.iceberg", "k2.adapters.staging",
+            "k2.adapters.query"]  # fmt: skip
+
+
+@pytest.mark.parametrize("package", SURFACES)
+def test_every_declared_name_of_a_package_resolves_to_its_module(package):
+    module = importlib.import_module(package)
+    assert sorted(module.__all__) == sorted(module._SOURCES), "__all__ and the sources differ"
+    for name in module.__all__:
+        source = importlib.import_module(f"{package}.{module._SOURCES[name]}")
+        assert getattr(module, name) is getattr(source, name)
+    with pytest.raises(AttributeError):
+        _ = module.not_declared

@@ -1,8 +1,9 @@
-"""Kinesis records -> TradeV2 rows, dead letters and non-trade counts. Pure: no AWS calls.
+"""Kinesis records in, frames out: where each frame came from, what a batch produced, and the
+dead letters with their coordinates. Pure: no AWS calls, no exchange format.
 
-`KinesisBatch` collects the records of one Lambda invocation (one shard), then `normalize()`
-parses all their frames in one columnar pass. Every frame is accounted for exactly once:
-landed as a trade, counted as a non-trade, or dead-lettered with its reason and coordinates.
+A record carries one plain frame, or several in a KPL aggregate; a record that cannot be split
+is dead-lettered whole. Every frame is accounted for exactly once downstream: landed as a
+trade, counted as a non-trade, or dead-lettered with its reason.
 """
 
 from __future__ import annotations
@@ -10,16 +11,16 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from k2.binance.frames import parse_frames
 from k2.domain import kpl
-from k2.domain.tradev2 import build_tradev2
+from k2.domain.rejects import RejectReason
 
 MAX_RECORD_BYTES = 1024 * 1024  # Kinesis' record limit; a larger payload cannot be genuine
 
@@ -39,7 +40,8 @@ class RecordOrigin(NamedTuple):
 
 @dataclass(frozen=True)
 class DeadLetter:
-    reason: str
+    reason: RejectReason
+    detail: str
     raw: bytes
     origin: RecordOrigin
     frame_index: int | None  # position inside the record; None when the whole record is bad
@@ -50,7 +52,8 @@ class DeadLetter:
         except UnicodeDecodeError:
             text = None
         return {
-            "reason": self.reason,
+            "reason": self.reason.value,
+            "detail": self.detail,
             "shard_id": self.origin.shard_id,
             "sequence_number": self.origin.sequence_number,
             "frame_index": self.frame_index,
@@ -91,77 +94,41 @@ def batch_id(origins: list[RecordOrigin]) -> str:
 
 
 @dataclass
-class KinesisBatch:
-    """Accumulates the frames of one invocation's Kinesis records."""
-
-    origins: list[RecordOrigin] = field(default_factory=list)
-    _payloads: list[bytes] = field(default_factory=list)
-
-    def add_record(self, origin: RecordOrigin, payload: bytes) -> None:
-        self.origins.append(origin)
-        self._payloads.append(payload)
-
-    def _frames(self) -> _SplitRecords:
-        """The batch's frames, and for each the record it came from and its place in it.
-
-        The usual batch (one plain frame per record) is recognised with a few whole-batch
-        byte scans; otherwise each record is split on its own, and a record that cannot be
-        split is dead-lettered whole.
-        """
-        payloads = self._payloads
-        if _all_single_plain_frames(payloads):
-            one_each = np.arange(len(payloads), dtype=np.int64)
-            return _SplitRecords(payloads, one_each, np.zeros(len(payloads), np.int64), [])
-        frames: list[bytes] = []
-        records: list[int] = []
-        positions: list[int] = []
-        dead_letters: list[DeadLetter] = []
-        for record_index, (origin, payload) in enumerate(zip(self.origins, payloads, strict=True)):
-            split, reason = (
-                ([payload], None) if _is_single_plain_frame(payload) else _split(payload)
-            )
-            if reason:
-                dead_letters.append(DeadLetter(reason, payload, origin, None))
-                continue
-            frames.extend(split)
-            records.extend([record_index] * len(split))
-            positions.extend(range(len(split)))
-        return _SplitRecords(frames, records, positions, dead_letters)
-
-    def normalize(self) -> NormalizedBatch:
-        split = self._frames()
-        parsed = parse_frames(split.frames)
-        frame_records = np.asarray(split.records, dtype=np.int64)
-        dead_letters = list(split.dead_letters)
-        for rejection in parsed.rejections:
-            index = rejection.frame_index
-            origin = self.origins[frame_records[index]]
-            position = int(split.positions[index])
-            dead_letters.append(DeadLetter(rejection.reason, split.frames[index], origin, position))
-        frame_index = np.asarray(parsed.trades["frame_index"], dtype=np.int64)
-        row_records = frame_records[frame_index]
-        arrival = np.fromiter((o.arrival_us for o in self.origins), np.int64, len(self.origins))
-        trades = build_tradev2(parsed.trades, arrival[row_records])
-        unique = first_occurrences(trades["message_id"])
-        return NormalizedBatch(
-            trades=trades.take(pa.array(unique)),
-            row_records=row_records[unique],
-            origins=list(self.origins),
-            dead_letters=dead_letters,
-            non_trades=Counter(non_trade.kind for non_trade in parsed.non_trades),
-            duplicates=trades.num_rows - len(unique),
-            frames=len(split.frames) + len(split.dead_letters),
-        )
-
-
-@dataclass
-class _SplitRecords:
+class SplitRecords:
     """A batch's frames; per frame, its record's index and its position in that record."""
 
     frames: list[bytes]
     records: list[int] | np.ndarray
     positions: list[int] | np.ndarray
     dead_letters: list[DeadLetter]  # records that could not be split at all
+
+
+def split_records(origins: Sequence[RecordOrigin], payloads: list[bytes]) -> SplitRecords:
+    """The batch's frames, and for each the record it came from and its place in it.
+
+    The usual batch (one plain frame per record) is recognised with a few whole-batch byte
+    scans; otherwise each record is split on its own, and a record that cannot be split is
+    dead-lettered whole.
+    """
+    if _all_single_plain_frames(payloads):
+        one_each = np.arange(len(payloads), dtype=np.int64)
+        return SplitRecords(payloads, one_each, np.zeros(len(payloads), np.int64), [])
+    frames: list[bytes] = []
+    records: list[int] = []
+    positions: list[int] = []
+    dead_letters: list[DeadLetter] = []
+    for record_index, (origin, payload) in enumerate(zip(origins, payloads, strict=True)):
+        if _is_single_plain_frame(payload):
+            split: list[bytes] = [payload]
+        else:
+            split, rejected = _split(payload)
+            if rejected:
+                dead_letters.append(DeadLetter(*rejected, payload, origin, None))
+                continue
+        frames.extend(split)
+        records.extend([record_index] * len(split))
+        positions.extend(range(len(split)))
+    return SplitRecords(frames, records, positions, dead_letters)
 
 
 def first_occurrences(keys: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -200,13 +167,14 @@ def _is_single_plain_frame(payload: bytes) -> bool:
     )
 
 
-def _split(payload: bytes) -> tuple[list[bytes], str | None]:
+def _split(payload: bytes) -> tuple[list[bytes], tuple[RejectReason, str] | None]:
     if len(payload) > MAX_RECORD_BYTES:
-        return [], f"oversize record: {len(payload)} bytes > {MAX_RECORD_BYTES}"
+        detail = f"oversize record: {len(payload)} bytes > {MAX_RECORD_BYTES}"
+        return [], (RejectReason.OVERSIZE_RECORD, detail)
     try:
         frames = kpl.split_payload(payload)
     except kpl.AggregationError as error:
-        return [], f"corrupt KPL aggregated record: {error}"
+        return [], (RejectReason.CORRUPT_AGGREGATE, f"corrupt KPL aggregated record: {error}")
     if not frames:
-        return [], "empty record: no frames"
+        return [], (RejectReason.EMPTY_RECORD, "empty record: no frames")
     return frames, None

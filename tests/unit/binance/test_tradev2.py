@@ -11,17 +11,15 @@ import pyarrow as pa
 import pytest
 
 from k2.binance.frames import parse_frames
+from k2.binance.tradev2 import build_tradev2, message_ids
 from k2.domain import schema
-from k2.domain.tradev2 import build_tradev2, message_ids
+from tests.support.frames import payload
 
 pytestmark = pytest.mark.unit
 
 
-def trade(symbol="BTCUSDT", trade_id=3735683259, maker="true", price="61837.63000000"):
-    return (
-        f'{{"e":"trade","E":1723161255343,"s":"{symbol}","t":{trade_id},"p":"{price}",'
-        f'"q":"0.02000000","T":1723161255342,"m":{maker},"M":true}}'
-    ).encode()
+def trade(symbol="BTCUSDT", trade_id=3735683259, maker=True):
+    return payload("spot_trade", s=symbol, t=trade_id, m=maker)
 
 
 def build(*frames: bytes) -> list[dict]:
@@ -33,7 +31,7 @@ def build(*frames: bytes) -> list[dict]:
 
 
 def test_buyer_is_maker_means_the_aggressor_sold():
-    sold, bought = build(trade(maker="true"), trade(trade_id=2, maker="false"))
+    sold, bought = build(trade(maker=True), trade(trade_id=2, maker=False))
     assert sold["side"] == "SELL"
     assert bought["side"] == "BUY"
 
@@ -92,14 +90,8 @@ def test_message_id_text_is_the_canonical_uuid_of_hash_prefix_and_exchange_id():
 
 
 def test_futures_and_aggregate_trades():
-    futures = (
-        b'{"e":"trade","E":1723161255343,"T":1723161255342,"s":"BTCUSDT","t":5,'
-        b'"p":"61830.10","q":"0.005","X":"MARKET","m":false}'
-    )
-    aggregate = (
-        b'{"e":"aggTrade","E":1723161255343,"s":"ETHUSDT","a":9,"p":"2650.12",'
-        b'"q":"1.5","f":100,"l":102,"T":1723161255342,"m":true,"M":true}'
-    )
+    futures = payload("usdm_trade", t=5)
+    aggregate = payload("spot_agg_trade", a=9, p="2650.12", q="1.5", f=100, l=102, m=True)
     futures_row, aggregate_row = build(futures, aggregate)
     assert (futures_row["exchange"], futures_row["asset_class"]) == ("BINANCE_FUTURES", "futures")
     assert futures_row["trade_id"] == "BINANCE_FUTURES-5"
