@@ -1,8 +1,11 @@
 """The connector process: websocket supervisors -> router -> Kinesis sink, plus backfill.
 
-Stopping (SIGTERM, or `stop()`): stop reading, let running backfills finish, then deliver the
-buffer and the journal to Kinesis. Whatever could not be delivered stays in the journal, which a
-restarted connector delivers first.
+Stopping (SIGTERM, or `stop()`) ends within `drain_deadline_s` plus one Kinesis put: stop
+reading, interrupt backfills (REST waits end at once), deliver the buffer and the journal to
+Kinesis until the deadline, then write whatever Kinesis did not take to the fsynced journal.
+Only then are the resume points saved: every trade they pass over is in Kinesis or on disk, and
+the gaps still open are saved with them, so the next start delivers the journal first and
+backfills those gaps and everything since.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import time
 from collections import Counter
@@ -19,11 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from k2.adapters.kinesis.writer import fits_in_a_record
 from k2_connector.backfill import Backfiller, RateLimitedError
 from k2_connector.backoff import Backoff
+from k2_connector.dead_letters import ConnectorDeadLetters
 from k2_connector.gap_log import GapLog
 from k2_connector.journal import Journal
-from k2_connector.router import Action, Routed, Router
+from k2_connector.rest_budget import RestBudget, StoppedError
+from k2_connector.router import Action, Routed, Router, trade_symbol
 from k2_connector.sequencer import Gap, Sequencer
 from k2_connector.sink import FrameWriter, KinesisSink
 from k2_connector.streams import (
@@ -52,6 +59,12 @@ class ConnectorSettings:
     buffer_frames: int = 10_000
     buffer_bytes: int = 10 * 1024 * 1024
     flush_interval_s: float = 0.2
+    # A stop delivers for at most this long, then journals the rest; with one Kinesis put in
+    # flight (at most ~40 s with the connector's client settings) it stays under the task's
+    # 120 s StopTimeout.
+    drain_deadline_s: float = 20.0
+    stall_timeout_s: float = 60.0  # /health fails when no connection has read for this long
+    rest_weight_per_minute: int = 3_000  # of Binance's 6,000 per IP (k2_connector.rest_budget)
 
 
 @dataclass
@@ -63,24 +76,33 @@ class ConnectorStats:
     gap_ids: int = 0
     backfilled: int = 0
     backfill_failures: int = 0
+    backfills_interrupted: int = 0
+    dead_letters: int = 0
     silent_symbol_replacements: int = 0
     reconnects: Counter[str] = field(default_factory=Counter)
 
 
 class Connector:
     def __init__(
-        self, settings: ConnectorSettings, write: FrameWriter, gap_log: GapLog | None = None
-    ) -> None:
+        self, settings: ConnectorSettings, write: FrameWriter, gap_log: GapLog | None = None,
+        dead_letters: ConnectorDeadLetters | None = None,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.sequencer = Sequencer()
         self.router = Router(self.sequencer)
+        self._stopping = asyncio.Event()
         self.sink = KinesisSink(
             write, Journal(settings.journal_dir), max_frames=settings.buffer_frames,
             max_bytes=settings.buffer_bytes, flush_interval_s=settings.flush_interval_s,
+            on_undeliverable=self._undeliverable,
         )  # fmt: skip
-        self.backfiller = Backfiller(settings.rest_base_url) if settings.rest_base_url else None
+        self.rest_budget = RestBudget(settings.rest_weight_per_minute, self._stopping)
+        self.backfiller = (
+            Backfiller(settings.rest_base_url, self.rest_budget) if settings.rest_base_url else None
+        )
         self.stats = ConnectorStats()
         self.gap_log = gap_log or GapLog(settings.journal_dir)
+        self.dead_letters = dead_letters or ConnectorDeadLetters(settings.journal_dir)
         urls = connection_urls(
             settings.ws_base_url,
             stream_names(settings.symbols, settings.kinds),
@@ -93,8 +115,8 @@ class Connector:
         ]  # fmt: skip
         self._last_trade_at: dict[str, float] = {}
         self._background: set[asyncio.Task[None]] = set()
-        self._stopping = asyncio.Event()
         self.last_frame_at = 0.0
+        self._started_at = time.monotonic()
 
     @property
     def open_gap_ids(self) -> int:
@@ -111,6 +133,13 @@ class Connector:
         silent_s = time.monotonic() - self.last_frame_at
         receiving = silent_s < self.settings.connection.no_data_timeout_s
         return connected and receiving and self.sink.healthy
+
+    def alive(self) -> bool:
+        """Reading: some connection delivered a frame within the stall timeout (or the
+        connector started less than that ago). /health reports this, so an orchestrator
+        replaces a connector whose reading stopped for good."""
+        silent_s = time.monotonic() - max(self.last_frame_at, self._started_at)
+        return silent_s < self.settings.stall_timeout_s
 
     def stop(self) -> None:
         self._stopping.set()
@@ -135,16 +164,34 @@ class Connector:
         try:
             await self._stopping.wait()
         finally:
+            deadline = time.monotonic() + self.settings.drain_deadline_s
             for reader in readers:
                 reader.cancel()
             await asyncio.gather(*readers, return_exceptions=True)
-            if self._background:
-                await asyncio.gather(*self._background, return_exceptions=True)
+            await self._end_background(timeout_s=2.0)
             self.sink.stop()
-            await asyncio.gather(flusher, return_exceptions=True)
-        drained = await self.sink.drain()
+            await asyncio.gather(flusher, return_exceptions=True)  # a put in flight finishes
+        drained = await self.sink.drain(timeout_s=max(deadline - time.monotonic(), 0.0))
+        try:
+            journaled = self.sink.persist()
+        except OSError as error:  # keep the old resume points: the next start refetches more
+            log.error("could not journal undelivered frames at stop: %r", error)
+            return False
+        if journaled:
+            log.warning("stop deadline: %d frames journaled for the next start", journaled)
         self._save_resume_points()
         return drained
+
+    async def _end_background(self, timeout_s: float) -> None:
+        """Backfills see the stop at their next REST wait and return; any still running
+        after `timeout_s` (a request in flight) is cancelled. Their gaps stay open in the
+        resume points."""
+        if not self._background:
+            return
+        _, running = await asyncio.wait(set(self._background), timeout=timeout_s)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     # --- frames ------------------------------------------------------------------------------
 
@@ -168,6 +215,8 @@ class Connector:
         it came over the websocket or from REST (a REST page can reveal a gap too)."""
         if routed.action is Action.DUPLICATE:
             self.stats.duplicates += 1
+        elif routed.action is Action.FORWARD and not fits_in_a_record(frame):
+            await self._dead_letter(frame, f"oversize: {len(frame)} bytes", routed.symbol)
         elif routed.action is Action.FORWARD:
             if backfilled:
                 self.stats.backfilled += 1
@@ -176,6 +225,14 @@ class Connector:
             await self.sink.put(frame)
             if routed.gap:
                 self._on_gap(routed.gap)
+
+    async def _dead_letter(self, frame: bytes, reason: str, symbol: str | None) -> None:
+        self.stats.dead_letters += 1
+        await self.dead_letters.record(frame, reason, is_trade=symbol is not None)
+
+    async def _undeliverable(self, frame: bytes, reason: str) -> None:
+        """The sink's callback for a frame Kinesis refused for good."""
+        await self._dead_letter(frame, reason, trade_symbol(frame))
 
     async def _watch_symbol_silence(self) -> None:
         """Replace a connection on which one of its symbols went quiet while others flow."""
@@ -207,22 +264,38 @@ class Connector:
         return self.settings.journal_dir / "resume.json"
 
     def _resume(self) -> None:
-        """Continue after the last trade a previous run forwarded: fetch everything since."""
+        """Continue where the last run stopped: its open gaps and everything after its last
+        trade are fetched again (the journal it left is delivered first, by the sink)."""
         if not self._resume_file.exists():
             return
-        points: dict[str, int] = json.loads(self._resume_file.read_text())
+        points = read_resume_points(self._resume_file)
         for symbol in self.settings.symbols:
-            if symbol in points:
-                self.sequencer.observe(f"{symbol}@trade", points[symbol])
-                self._spawn_backfill(symbol, points[symbol] + 1, -1)
+            if symbol not in points:
+                continue
+            key = f"{symbol}@trade"
+            highest, open_ranges = points[symbol]
+            self.sequencer.observe(key, highest)
+            for first_id, last_id in open_ranges:
+                gap = self.sequencer.reopen(key, first_id, last_id)
+                self._spawn_backfill(symbol, first_id, last_id, gap)
+            self._spawn_backfill(symbol, highest + 1, -1)
 
     def _save_resume_points(self) -> None:
-        points = {
-            symbol: highest
-            for symbol in self.settings.symbols
-            if (highest := self.sequencer.highest(f"{symbol}@trade")) is not None
-        }
-        self._resume_file.write_text(json.dumps(points))
+        """Per symbol, the highest trade id read and the id ranges still missing below it;
+        written to a temporary file, fsynced and renamed, so a crash leaves the old or the new
+        points, never half of one."""
+        points = {}
+        for symbol in self.settings.symbols:
+            key = f"{symbol}@trade"
+            highest = self.sequencer.highest(key)
+            if highest is not None:
+                points[symbol] = {"highest": highest, "open": self.sequencer.open_ranges(key)}
+        partial = self._resume_file.with_suffix(".partial")
+        with partial.open("w") as out:
+            json.dump(points, out)
+            out.flush()
+            os.fsync(out.fileno())
+        partial.replace(self._resume_file)
 
     def _on_gap(self, gap: Gap) -> None:
         self.stats.gaps += 1
@@ -273,20 +346,45 @@ class Connector:
                 delivered = await self.backfiller.fetch(
                     symbol, first_id, last_id, self._deliver_backfilled
                 )
-            except RateLimitedError as error:
-                await asyncio.sleep(backoff.next_delay(error.retry_after_s))
-                continue
+            except RateLimitedError:
+                continue  # the shared REST budget now holds every task for the server's wait
+            except StoppedError:
+                self.stats.backfills_interrupted += 1  # the gap stays open in the resume points
+                return
             except (OSError, ValueError) as error:
                 log.warning("backfill %s %d..%d failed: %r", symbol, first_id, last_id, error)
-                await asyncio.sleep(backoff.next_delay())
+                if await self._stopped_within(backoff.next_delay()):
+                    self.stats.backfills_interrupted += 1
+                    return
                 continue
             if gap is None or self._filled(gap, delivered):
                 if gap:
                     await self.gap_log.record(gap, "filled")
                 return
             log.warning("backfill %s %d..%d: REST lacks some of the ids", symbol, first_id, last_id)
-            await asyncio.sleep(backoff.next_delay())
+            if await self._stopped_within(backoff.next_delay()):
+                self.stats.backfills_interrupted += 1
+                return
         self.stats.backfill_failures += 1
         log.error("backfill %s %d..%d gave up; the gap stays recorded", symbol, first_id, last_id)
         if gap:
             await self.gap_log.record(gap, "unfilled")
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Sleep `seconds`, or less if the connector stops meanwhile; True if it stopped."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        return self._stopping.is_set()
+
+
+def read_resume_points(path: Path) -> dict[str, tuple[int, list[tuple[int, int]]]]:
+    """symbol -> (highest trade id, open id ranges) from a resume file; files written before
+    open ranges were kept hold just the highest id."""
+    points: dict[str, tuple[int, list[tuple[int, int]]]] = {}
+    for symbol, value in json.loads(path.read_text()).items():
+        if isinstance(value, int):
+            points[symbol] = (value, [])
+        else:
+            ranges = [(int(first), int(last)) for first, last in value.get("open", [])]
+            points[symbol] = (int(value["highest"]), ranges)
+    return points

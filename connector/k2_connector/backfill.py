@@ -2,6 +2,7 @@
 
 Rows come back in REST shape and are turned into websocket trade frames, marked with
 `"k2":"backfill"` (kept by normalize in vendor_data) so the lake can tell where a row came from.
+Every request spends from the connector's one REST weight budget (k2_connector.rest_budget).
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from k2_connector.rest_budget import RestBudget
+
 log = logging.getLogger(__name__)
 PAGE_LIMIT = 1000  # Binance's maximum for historicalTrades
+HISTORICAL_TRADES_WEIGHT = 25  # Binance spot REST docs: GET /api/v3/historicalTrades
 
 
 class RateLimitedError(RuntimeError):
@@ -46,8 +50,12 @@ def rest_trade_frame(symbol: str, row: dict[str, Any]) -> bytes:
 
 
 class Backfiller:
-    def __init__(self, rest_base_url: str, api_key: str | None = None, timeout_s: float = 10.0):
+    def __init__(
+        self, rest_base_url: str, budget: RestBudget, api_key: str | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:  # fmt: skip
         self._base = rest_base_url.rstrip("/")
+        self._budget = budget
         self._headers = {"X-MBX-APIKEY": api_key} if api_key else {}
         self._timeout_s = timeout_s
         self.stats = BackfillStats()
@@ -75,18 +83,24 @@ class Backfiller:
         request = urllib.request.Request(  # noqa: S310 - http(s) base URL from configuration
             f"{self._base}/api/v3/historicalTrades?{query}", headers=self._headers
         )
-        self.stats.requests += 1
-        try:
-            body = await asyncio.to_thread(self._read, request)
-        except urllib.error.HTTPError as error:
-            self.stats.failures += 1
-            if error.code in (418, 429):
-                raise RateLimitedError(float(error.headers.get("Retry-After", "60"))) from None
-            raise
+        async with self._budget.request(HISTORICAL_TRADES_WEIGHT):
+            self.stats.requests += 1
+            try:
+                body, used_weight = await asyncio.to_thread(self._read, request)
+            except urllib.error.HTTPError as error:
+                self.stats.failures += 1
+                if error.code in (418, 429):
+                    retry_after_s = float(error.headers.get("Retry-After", "60"))
+                    self._budget.hold(retry_after_s)  # every backfill waits, not just this one
+                    raise RateLimitedError(retry_after_s) from None
+                raise
+        if used_weight is not None:
+            self._budget.observe_used_weight(used_weight)
         rows: list[dict[str, Any]] = json.loads(body)
         return rows
 
-    def _read(self, request: urllib.request.Request) -> bytes:
+    def _read(self, request: urllib.request.Request) -> tuple[bytes, int | None]:
         with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310
             body: bytes = response.read()
-            return body
+            used = response.headers.get("X-MBX-USED-WEIGHT-1M")
+            return body, int(used) if used and used.isdigit() else None

@@ -1,8 +1,8 @@
 """Console entry point: `k2-connector`.
 
 Every flag of k2-connector can also come from the environment (K2_SYMBOLS, K2_STREAM_NAME,
-K2_WS_URL, K2_REST_URL, K2_JOURNAL_DIR, K2_HEALTH_PORT, AWS_ENDPOINT_URL), which is how the
-container is configured.
+K2_WS_URL, K2_REST_URL, K2_JOURNAL_DIR, K2_HEALTH_PORT, K2_RECORDS_BUCKET, K2_DRAIN_DEADLINE_S,
+AWS_ENDPOINT_URL), which is how the container is configured.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from k2.adapters import aws
 from k2.adapters.kinesis.writer import KinesisWriter
 from k2.config import DEFAULT_STREAM_NAME
 from k2_connector.app import Connector, ConnectorSettings
+from k2_connector.dead_letters import ConnectorDeadLetters
 from k2_connector.gap_log import GapLog
 from k2_connector.health import health_server
 from k2_connector.streams import BINANCE_REST_URL, BINANCE_WS_URL
@@ -39,10 +40,13 @@ def connector_main(argv: Sequence[str] | None = None) -> int:
         ),
         journal_dir=Path(args.journal_dir),
         kinds=tuple(k.strip() for k in args.streams.split(",") if k.strip()),
+        drain_deadline_s=args.drain_deadline_s,
     )
-    writer = KinesisWriter(aws.client("kinesis", args.endpoint_url), args.stream_name)
-    gap_log = GapLog(settings.journal_dir, aws.client("s3", args.endpoint_url), args.gap_bucket)
-    connector = Connector(settings, writer.put_frames, gap_log)
+    writer = KinesisWriter(aws.client("kinesis", args.endpoint_url, bounded=True), args.stream_name)
+    s3 = aws.client("s3", args.endpoint_url, bounded=True)
+    gap_log = GapLog(settings.journal_dir, s3, args.records_bucket)
+    dead_letters = ConnectorDeadLetters(settings.journal_dir, s3, args.records_bucket)
+    connector = Connector(settings, writer.put_frames, gap_log, dead_letters)
     drained = asyncio.run(_serve(connector, args.health_port))
     if not drained:
         logging.error("stopped with frames still in the journal; a restart delivers them first")
@@ -72,9 +76,16 @@ def _connector_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-backfill", action="store_true", help="record gaps, do not fill them")
     parser.add_argument("--streams", default=env("K2_STREAMS", "trade"), help="trade,aggTrade")
     parser.add_argument(
-        "--gap-bucket",
-        default=env("K2_GAP_BUCKET"),
-        help="S3 bucket for gap records (also kept in the journal directory)",
+        "--records-bucket",
+        default=env("K2_RECORDS_BUCKET"),
+        help="S3 bucket for gap records and dead letters, under connector/ (both are also "
+        "kept in the journal directory)",
+    )
+    parser.add_argument(
+        "--drain-deadline-s",
+        type=float,
+        default=float(env("K2_DRAIN_DEADLINE_S", str(ConnectorSettings.drain_deadline_s))),
+        help="on SIGTERM, deliver for at most this long, then journal the rest",
     )
     parser.add_argument("--journal-dir", default=env("K2_JOURNAL_DIR", "/var/lib/k2-connector"))
     parser.add_argument("--health-port", type=int, default=int(env("K2_HEALTH_PORT", "8080")))

@@ -1,6 +1,7 @@
 """HTTP health endpoints for orchestrators and Prometheus.
 
-/health   liveness: the process and its event loop answer
+/health   liveness: the event loop answers and some connection read a frame within the stall
+          timeout (503 otherwise: reading has stopped, replace the task)
 /ready    connected, receiving and Kinesis writable (503 otherwise)
 /metrics  Prometheus text format
 """
@@ -26,6 +27,9 @@ def prometheus_text(connector: Connector) -> str:
         ("k2_connector_gap_ids_total", stats.gap_ids),
         ("k2_connector_backfilled_total", stats.backfilled),
         ("k2_connector_backfill_failures_total", stats.backfill_failures),
+        ("k2_connector_dead_letters_total", stats.dead_letters),
+        ("k2_connector_trade_dead_letters_total", connector.dead_letters.trades),
+        ("k2_connector_rest_bans_total", connector.rest_budget.bans),
         ("k2_connector_open_gap_ids", connector.open_gap_ids),
         ("k2_connector_degradation_level", int(sink.level)),
         ("k2_connector_buffer_depth", sink.depth),
@@ -71,7 +75,9 @@ async def health_server(connector: Connector, host: str, port: int) -> AsyncIter
 
 def _route(connector: Connector, path: str) -> tuple[str, str]:
     if path == "/health":
-        return "200 OK", "ok\n"
+        if connector.alive():
+            return "200 OK", "ok\n"
+        return "503 Service Unavailable", "no frame read within the stall timeout\n"
     if path == "/ready":
         return (
             ("200 OK", "ready\n")

@@ -37,6 +37,19 @@ def sequence_key(symbol: str, kind: str) -> str:
     return f"{symbol}@{kind}"
 
 
+def trade_symbol(frame: bytes) -> str | None:
+    """The symbol of a trade or aggTrade frame; None for anything else (or unparseable)."""
+    try:
+        message = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return None
+    data = message.get("data", message) if isinstance(message, dict) else None
+    if not isinstance(data, dict) or data.get("e") not in _ID_FIELD:
+        return None
+    symbol = data.get("s")
+    return symbol if isinstance(symbol, str) else None
+
+
 class Router:
     def __init__(self, sequencer: Sequencer) -> None:
         self.sequencer = sequencer

@@ -66,6 +66,14 @@ class Sequencer:
         self.duplicates += 1
         return Verdict.DUPLICATE, None
 
+    def reopen(self, symbol: str, first_id: int, last_id: int) -> Gap:
+        """Mark ids below the highest as missing again (a gap a previous run left open)."""
+        gap = Gap(symbol, first_id, last_id)
+        state = self._symbols.setdefault(symbol, _SymbolState())
+        if gap.size <= self.max_open_gap_ids:
+            state.missing.update(range(first_id, last_id + 1))
+        return gap
+
     def highest(self, symbol: str) -> int | None:
         """The highest id seen for `symbol`, None before its first trade."""
         state = self._symbols.get(symbol)

@@ -10,7 +10,11 @@ Frames that reach the journal are delivered from it, in order, when Kinesis reco
 the journal holds frames, new frames queue behind them in it (first in, first out). Spilled
 frames are appended in groups with one fsync per group (an fsync per frame costs ~150 us), and
 always fsynced before the sink reports CIRCUIT_BREAK, so the reader stops only once they are
-on disk.
+on disk. On stop, whatever Kinesis did not take in time goes to the journal (`persist`), so
+every frame read is in Kinesis or on disk before the connector moves its resume points.
+
+A frame Kinesis refuses for good (a non-retryable PutRecords error) is found by bisecting the
+refused batch and handed to `on_undeliverable` with the reason; the frames around it go on.
 """
 
 from __future__ import annotations
@@ -20,16 +24,17 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from k2.adapters.kinesis.writer import PartialPutError
+from k2.adapters.kinesis.writer import PartialPutError, permanent_failure
 from k2_connector.journal import Journal
 
 log = logging.getLogger(__name__)
 SPILL_GROUP_FRAMES = 256
 FrameWriter = Callable[[Sequence[bytes]], None]  # blocking, raises when Kinesis is unreachable
+Undeliverable = Callable[[bytes, str], Awaitable[None]]  # (frame, reason)
 
 
 class Level(IntEnum):
@@ -46,6 +51,8 @@ class SinkStats:
     frames_out: int = 0
     put_failures: int = 0
     journaled: int = 0
+    persisted_at_stop: int = 0  # frames Kinesis did not take before the stop deadline
+    undeliverable: int = 0
     put_latency_s: float = 0.0  # of the last successful put
 
 
@@ -59,8 +66,10 @@ class KinesisSink:
         batch_frames: int = 2_000,
         flush_interval_s: float = 0.2,
         max_journal_bytes: int = 1024**3,
+        on_undeliverable: Undeliverable | None = None,
     ) -> None:
         self._write, self._journal = write, journal
+        self._on_undeliverable = on_undeliverable
         self._max_frames, self._max_bytes = max_frames, max_bytes
         self._batch_frames, self._flush_interval_s = batch_frames, flush_interval_s
         self._max_journal_bytes = max_journal_bytes
@@ -151,12 +160,29 @@ class KinesisSink:
                 await asyncio.sleep(min(2.0, 0.05 * 2**failures))
 
     async def drain(self, timeout_s: float = 60.0) -> bool:
-        """Deliver everything buffered and journaled (graceful shutdown)."""
+        """Deliver everything buffered and journaled (graceful shutdown), for at most
+        `timeout_s` (a put in flight at the deadline is waited for, never abandoned)."""
         deadline = time.monotonic() + timeout_s
         while not self.drained and time.monotonic() < deadline:
             if not await self._flush_once():
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
         return self.drained
+
+    def persist(self) -> int:
+        """Put everything still in memory into the journal, fsynced; returns how many frames.
+
+        After this every frame the sink accepted is in Kinesis or on disk, which is what lets
+        the connector save resume points past them. The journal is delivered first by the next
+        start. Order across the two does not matter: downstream sorts by trade time and
+        deduplicates by trade id."""
+        frames = [*self._buffer, *self._spill]
+        if frames:
+            self._journal.append(frames)
+        self._buffer.clear()
+        self._buffered_bytes = 0
+        self._spill, self._spill_bytes = [], 0
+        self.stats.persisted_at_stop += len(frames)
+        return len(frames)
 
     async def _wait_for_work(self) -> None:
         with contextlib.suppress(TimeoutError):
@@ -174,18 +200,22 @@ class KinesisSink:
             return True
         started = time.perf_counter()
         unaccepted: list[bytes] = []
+        set_aside_before = self.stats.undeliverable
         try:
             await asyncio.to_thread(self._write, batch)
         except PartialPutError as error:
             unaccepted = error.unaccepted  # the rest is in Kinesis: never send it again
             self._note_failure(error)
         except Exception as error:
-            self._note_failure(error)
-            return False
+            if not permanent_failure(error):
+                self._note_failure(error)
+                return False
+            unaccepted = await self._set_aside_undeliverable(batch, error)
         else:
             self._kinesis_failing = False
             self.stats.put_latency_s = time.perf_counter() - started
-        self.stats.frames_out += len(batch) - len(unaccepted)
+        set_aside = self.stats.undeliverable - set_aside_before
+        self.stats.frames_out += len(batch) - len(unaccepted) - set_aside
         if from_journal:
             self._journal.commit(offset)
         else:
@@ -197,6 +227,28 @@ class KinesisSink:
             self._buffered_bytes += len(frame)
         self._room.set()
         return not unaccepted
+
+    async def _set_aside_undeliverable(self, batch: list[bytes], error: Exception) -> list[bytes]:
+        """Kinesis refused `batch` for good: put what it takes, hand over the frames it refuses
+        even alone; return the frames still to retry (a transient failure while bisecting)."""
+        if len(batch) == 1:
+            self.stats.undeliverable += 1
+            if self._on_undeliverable:
+                await self._on_undeliverable(batch[0], f"kinesis_refused: {error}"[:300])
+            return []
+        retry: list[bytes] = []
+        middle = len(batch) // 2
+        for half in (batch[:middle], batch[middle:]):
+            try:
+                await asyncio.to_thread(self._write, half)
+            except PartialPutError as partial:
+                retry += partial.unaccepted
+            except Exception as refused:
+                if not permanent_failure(refused):
+                    retry += half
+                else:
+                    retry += await self._set_aside_undeliverable(half, refused)
+        return retry
 
     def _note_failure(self, error: Exception) -> None:
         self.stats.put_failures += 1

@@ -4,6 +4,10 @@ The supervisor reconnects with backoff (honouring Retry-After on 429/418), repla
 connection that went silent (no-data watchdog), and rotates before Binance's 24 h limit or on
 `serverShutdown` by opening the replacement first and closing the old connection only once the
 new one delivers: trades seen on both are deduplicated downstream by (symbol, trade id).
+
+Every way a connection can end - a refused or malformed handshake, a protocol error, a bad
+reply to the replacement connection, anything the library raises - ends in a logged, counted
+reconnect with backoff. Nothing stops the supervisor but cancellation.
 """
 
 from __future__ import annotations
@@ -93,6 +97,9 @@ class Connection:
             self.end_reason = "closed"
         except OSError as error:
             self.end_reason = f"connect_failed: {error.__class__.__name__}"
+        except Exception as error:  # InvalidMessage, InvalidURI, ProtocolError, ...
+            self.end_reason = f"error: {error.__class__.__name__}"
+            log.warning("connection to %s failed: %r", self.url, error)
         finally:
             self.ended.set()
 
@@ -125,14 +132,30 @@ class Supervisor:
         self.current = await self._open()
         try:
             while True:
-                await _first_of(self.current.ended, self.current.rotation_due)
-                if self.current.ended.is_set():
-                    await self._reconnect()
-                else:
-                    await self._rotate()
+                try:
+                    await self._step()
+                except Exception as error:  # never stop reading: replace and carry on
+                    log.exception("connection supervisor for %s: %r; reconnecting", self.url, error)
+                    self._on_replaced(f"error: {error.__class__.__name__}")
+                    await asyncio.sleep(self._backoff.next_delay())
+                    await self._replace_current()
         finally:
             if self.current:
                 await self.current.close()
+
+    async def _step(self) -> None:
+        assert self.current is not None
+        await _first_of(self.current.ended, self.current.rotation_due)
+        if self.current.ended.is_set():
+            await self._reconnect()
+        else:
+            await self._rotate()
+
+    async def _replace_current(self) -> None:
+        old, self.current = self.current, None
+        if old:
+            await old.close()
+        self.current = await self._open()
 
     async def _open(self) -> Connection:
         connection = Connection(self.url, self._settings, self._on_frame)
@@ -166,6 +189,10 @@ class Supervisor:
             self.rotations += 1
             self._on_replaced("rotation")
             return
+        reason = replacement.end_reason or "no frame in the handover timeout"
+        log.warning("replacement connection to %s failed (%s); keeping the old one, retrying",
+                    self.url, reason)  # fmt: skip
+        self._on_replaced(f"rotation_failed: {reason}")
         await replacement.close()  # keep the old one; try again after a short pause
         self.current.rotation_due.clear()
         asyncio.get_running_loop().call_later(

@@ -55,6 +55,10 @@ class Faults:
     refuse_first: int = 0  # refuse the first N connection attempts with HTTP refuse_status
     refuse_status: int = 429
     retry_after_s: int = 1
+    bad_reply_after_shutdown: bool = False  # garble the handshake of the next connection
+    rest_refuse_first: int = 0  # answer the first N REST requests with rest_refuse_status
+    rest_refuse_status: int = 418  # 418: an IP ban; 429: too many requests
+    rest_retry_after_s: int = 120
 
 
 @dataclass
@@ -89,6 +93,10 @@ class ServerStats:
     malformed_sent: int = 0
     gap_trades_withheld: int = 0
     rest_requests: int = 0
+    rest_refused: int = 0
+    rest_request_times: list[float] = field(default_factory=list)  # monotonic, every request
+    bad_replies: int = 0
+    binary_frames: int = 0  # frames that are not UTF-8, sent as binary websocket messages
 
 
 class ReplayServer:
@@ -113,6 +121,7 @@ class ReplayServer:
         self._clients: set[_Client] = set()
         self._published_up_to: dict[str, int] = {}  # symbol -> highest trade id published
         self._withheld: set[int] = set()  # trade ids the gap fault kept off the websocket
+        self._garble_next = False  # set by a serverShutdown when bad_reply_after_shutdown
         self._first_client = asyncio.Event()
         self.finished = asyncio.Event()
         self.stats = ServerStats()
@@ -156,7 +165,15 @@ class ReplayServer:
         path = urlsplit(request.path)
         if path.path == "/api/v3/historicalTrades":
             self.stats.rest_requests += 1
+            self.stats.rest_request_times.append(time.monotonic())
+            if self.stats.rest_refused < self.faults.rest_refuse_first:
+                self.stats.rest_refused += 1
+                headers = Headers({"Retry-After": str(self.faults.rest_retry_after_s)})
+                return Response(self.faults.rest_refuse_status, "Refused", headers, b"")
             return self._historical_trades(parse_qs(path.query))
+        if self._garble_next:
+            self._garble_next = False
+            return self._garbled(connection)
         if self.stats.refused < self.faults.refuse_first:
             self.stats.refused += 1
             headers = Headers({"Retry-After": str(self.faults.retry_after_s)})
@@ -164,6 +181,14 @@ class ReplayServer:
         if not (path.path == "/stream" or path.path.startswith("/ws/")):
             return connection.respond(HTTPStatus.NOT_FOUND, "unknown path\n")
         return None
+
+    def _garbled(self, connection: ServerConnection) -> Response:
+        """A reply that is not HTTP at all (the client raises InvalidMessage), as a broken
+        load balancer might send; the connection is then closed."""
+        self.stats.bad_replies += 1
+        connection.transport.write(b"HTTP/1.1 200 OK\r\nthis is not a header\r\n\r\n")
+        connection.transport.close()
+        return connection.respond(HTTPStatus.BAD_GATEWAY, "garbled\n")
 
     def _historical_trades(self, query: dict[str, list[str]]) -> Response:
         try:
@@ -208,7 +233,7 @@ class ReplayServer:
         while (message := await client.queue.get()) is not None:
             if time.monotonic() < client.stalled_until:
                 continue  # stalled: connected, but this client misses the frame
-            await client.connection.send(message.decode())
+            await client.connection.send(_websocket_message(message, self.stats))
             client.sent += 1
             self.stats.frames_sent += 1
             if await self._inject(client, previous):
@@ -231,6 +256,7 @@ class ReplayServer:
         if faults.shutdown_every and sent % faults.shutdown_every == 0:
             await client.connection.send(self._shutdown_message(client))
             self.stats.shutdowns += 1
+            self._garble_next = faults.bad_reply_after_shutdown
             await asyncio.sleep(faults.shutdown_grace_s)
             return True
         if faults.drop_every and sent % faults.drop_every == 0:
@@ -277,6 +303,17 @@ class ReplayServer:
         for client in list(self._clients):
             client.queue.put_nowait(None)
         self.finished.set()
+
+
+def _websocket_message(message: bytes, stats: ServerStats) -> str | bytes:
+    """Binance sends text messages; a recorded frame that is not valid UTF-8 cannot be one, so
+    it goes as a binary message (the connector reads both as bytes) instead of ending the
+    client's handler."""
+    try:
+        return message.decode()
+    except UnicodeDecodeError:
+        stats.binary_frames += 1
+        return message
 
 
 def _message_for(client: _Client, frame: _Frame) -> bytes | None:

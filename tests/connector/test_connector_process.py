@@ -17,6 +17,7 @@ import pytest
 from k2.binance.generator import generate_frames
 from k2_devtools.local.endpoint import free_port
 from tests.support.connector_harness import delivered_ids, expected_ids
+from tests.support.fault_proxy import FaultPlan, fault_proxy
 from tests.support.streams import read_stream
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -49,7 +50,9 @@ def replay_server():
     process.wait(timeout=10)
 
 
-def start_connector(ws_url: str, endpoint: str, stream: str, journal: Path, port: int):
+def start_connector(
+    ws_url: str, endpoint: str, stream: str, journal: Path, port: int, *extra: str
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -77,6 +80,7 @@ def start_connector(ws_url: str, endpoint: str, stream: str, journal: Path, port
             "2",
             "--log-level",
             "WARNING",
+            *extra,
         ],
         env=env,
     )
@@ -101,19 +105,23 @@ def wait_for(condition, timeout_s: float) -> bool:
     return False
 
 
-def test_sigterm_mid_stream_loses_nothing_and_a_restart_resumes(
-    replay_server, moto_server, tmp_path
-):
+@pytest.fixture
+def kinesis_stream(moto_server):
+    """A one-shard stream of its own (the endpoint may be shared: LocalStack)."""
     kinesis = boto3.client(
-        "kinesis",
-        endpoint_url=moto_server,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    stream = f"sigterm-{uuid.uuid4().hex[:8]}"  # unique: the endpoint may be shared (LocalStack)
+        "kinesis", endpoint_url=moto_server, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+    stream = f"process-{uuid.uuid4().hex[:8]}"
     kinesis.create_stream(StreamName=stream, ShardCount=1)
     kinesis.get_waiter("stream_exists").wait(StreamName=stream)
+    return kinesis, stream
+
+
+def test_sigterm_mid_stream_loses_nothing_and_a_restart_resumes(
+    replay_server, moto_server, kinesis_stream, tmp_path
+):
+    kinesis, stream = kinesis_stream
     want = expected_ids(list(generate_frames(SYMBOLS, TRADES, seed=SEED)))
     port = free_port()
 
@@ -139,6 +147,45 @@ def test_sigterm_mid_stream_loses_nothing_and_a_restart_resumes(
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=30) == 0
+    got = delivered_ids(read_stream(kinesis, stream))
+    for symbol, ids in want.items():
+        assert sorted(got[symbol]) == sorted(ids), symbol  # nothing lost, nothing twice
+
+
+def test_sigterm_during_a_kinesis_outage_journals_everything_and_a_restart_delivers_it(
+    replay_server, moto_server, kinesis_stream, tmp_path
+):
+    """Kinesis unreachable, frames piling up in memory, then SIGTERM: the process exits within
+    its drain deadline with the buffer fsynced to the journal and the resume points saved; a
+    restart (Kinesis back) delivers the journal, fetches what it missed, and every trade id is
+    in Kinesis exactly once."""
+    kinesis, stream = kinesis_stream
+    want = expected_ids(list(generate_frames(SYMBOLS, TRADES, seed=SEED)))
+    port = free_port()
+    with fault_proxy(moto_server, FaultPlan()) as (proxy_url, proxy):
+        first = start_connector(replay_server, proxy_url, stream, tmp_path, port,
+                                "--drain-deadline-s", "3")  # fmt: skip
+        assert wait_for(lambda: http_get(port, "/ready")[0] == 200, 15)
+        proxy.kinesis_switched_off = True
+        time.sleep(2)  # trades keep coming; Kinesis takes none of them
+        signalled = time.monotonic()
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 1  # not drained: the rest is in the journal
+        assert time.monotonic() - signalled < 3 + 5  # the deadline, and a put in flight
+        assert (tmp_path / "journal.bin").stat().st_size > 0
+        assert proxy.stats.refused_puts > 0
+        proxy.kinesis_switched_off = False
+        second = start_connector(replay_server, proxy_url, stream, tmp_path, port)
+
+        def complete() -> bool:
+            got = delivered_ids(read_stream(kinesis, stream))
+            return all(len(set(got.get(s, []))) == len(ids) for s, ids in want.items())
+
+        try:
+            assert wait_for(complete, 90)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=30) == 0
     got = delivered_ids(read_stream(kinesis, stream))
     for symbol, ids in want.items():
         assert sorted(got[symbol]) == sorted(ids), symbol  # nothing lost, nothing twice

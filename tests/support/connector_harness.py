@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,35 @@ def delivered_ids(frames: Sequence[bytes]) -> dict[str, list[int]]:
     return expected_ids([RecordedFrame(0, frame) for frame in frames])
 
 
+def connector_settings(
+    server: ReplayServer,
+    journal_dir: Path,
+    symbols: Sequence[str],
+    connection: ConnectionSettings = FAST_CONNECTIONS,
+    **overrides: Any,
+) -> ConnectorSettings:
+    """The connector on the replay server's websocket and REST, with test-speed timings."""
+    return ConnectorSettings(
+        symbols=tuple(sorted(symbols)), ws_base_url=server.url, rest_base_url=server.rest_url,
+        connection=connection, journal_dir=journal_dir, flush_interval_s=0.05, **overrides,
+    )  # fmt: skip
+
+
+async def run_until(
+    connector: Connector, condition: Callable[[], bool], timeout_s: float
+) -> tuple[bool, float]:
+    """Run the connector until `condition()` holds (or the timeout), then stop it; returns
+    (everything delivered to Kinesis, seconds the stop took)."""
+    running = asyncio.create_task(connector.run())
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not condition() and not running.done():
+        await asyncio.sleep(0.05)
+    stopping = time.monotonic()
+    connector.stop()
+    drained = await running
+    return drained, time.monotonic() - stopping
+
+
 async def run_connector(
     frames: Sequence[RecordedFrame],
     write: FrameWriter,
@@ -59,19 +88,19 @@ async def run_connector(
     async with ReplayServer(
         frames, speed=speed, faults=faults, ping_interval_s=1.0, ping_timeout_s=2.0
     ) as server:
-        settings = ConnectorSettings(
-            symbols=tuple(sorted(want)), ws_base_url=server.url, rest_base_url=server.rest_url,
-            connection=connection, journal_dir=journal_dir, flush_interval_s=0.05, **overrides,
-        )  # fmt: skip
+        settings = connector_settings(server, journal_dir, list(want), connection, **overrides)
         connector = Connector(settings, write)
-        running = asyncio.create_task(connector.run())
-        deadline = time.monotonic() + timeout_s
-        await asyncio.wait_for(server.finished.wait(), timeout=timeout_s)
-        while time.monotonic() < deadline and not _complete(connector, want, allow_open_gaps):
-            await asyncio.sleep(0.1)
-        connector.stop()
-        drained = await running
+
+        def complete() -> bool:
+            return server.finished.is_set() and _complete(connector, want, allow_open_gaps)
+
+        drained, _ = await run_until(connector, complete, timeout_s)
         return Outcome(connector, server.stats, drained)
+
+
+def caught_up(connector: Connector, want: dict[str, list[int]]) -> bool:
+    """Every symbol's highest id seen, nothing open, nothing running, nothing buffered."""
+    return _complete(connector, want, allow_open_gaps=False)
 
 
 def _complete(connector: Connector, want: dict[str, list[int]], allow_open_gaps: bool) -> bool:

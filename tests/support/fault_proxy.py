@@ -61,13 +61,15 @@ class FaultProxy:
         self._rng = random.Random(plan.seed)
         self._lock = threading.Lock()
         self._started = time.monotonic()
+        self.kinesis_switched_off = False  # a test's own outage, for as long as it says
 
     def chance(self, fraction: float) -> bool:
         with self._lock:
             return self._rng.random() < fraction
 
     def kinesis_down(self) -> bool:
-        return self._within(self.plan.kinesis_outage_after_s, self.plan.kinesis_outage_s)
+        planned = self._within(self.plan.kinesis_outage_after_s, self.plan.kinesis_outage_s)
+        return planned or self.kinesis_switched_off
 
     def endpoint_down(self) -> bool:
         return self._within(self.plan.endpoint_down_after_s, self.plan.endpoint_down_s)

@@ -67,10 +67,10 @@ def up(
     endpoint_url: str | None,
     commit_every: float,
 ) -> int:
-    from k2_devtools.local.stack_up import up as run_stack
-
     recordings = (*replay, *more_recordings)
     existing_files(recordings)
+    from k2_devtools.local.stack_up import up as run_stack
+
     options = UpOptions(
         replay=recordings,
         live=live,

@@ -99,10 +99,10 @@ def run(
     rest_url: str,
     as_json: bool,
 ) -> int:
-    from k2_devtools.local.pipeline import run as run_pipeline
-
     recordings = (*replay, *more_recordings)
     existing_files(recordings)
+    from k2_devtools.local.pipeline import run as run_pipeline
+
     options = RunOptions(
         replay=recordings,
         symbols=[symbol.upper() for symbol in comma_list(symbols)],

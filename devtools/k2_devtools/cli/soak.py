@@ -74,10 +74,10 @@ def soak(
     out: Path,
     as_json: bool,
 ) -> int:
-    from k2_devtools.local.soak_run import SoakOptions, run_soak  # psutil, moto
-
     recordings = (*replay, *more_recordings)
     existing_files(recordings)
+    from k2_devtools.local.soak_run import SoakOptions, run_soak  # psutil, moto
+
     options = SoakOptions(
         duration_s=duration,
         replay=recordings,

@@ -30,6 +30,26 @@ def partition_key(frame: bytes) -> str:
     return (match.group(1) or match.group(2)).decode().upper()
 
 
+# PutRecords errors that no retry can cure: the request itself is refused (a record over the
+# limits, an invalid argument). Throttling, outages and 5xx are transient and retried.
+PERMANENT_ERROR_CODES = frozenset({"ValidationException", "InvalidArgumentException"})
+
+
+def permanent_failure(error: Exception) -> bool:
+    """Whether Kinesis refused the request for good (a botocore ClientError with one of the
+    codes above), as opposed to being unreachable, throttled or failing for now."""
+    response = getattr(error, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code in PERMANENT_ERROR_CODES
+
+
+def fits_in_a_record(frame: bytes) -> bool:
+    """Whether `frame`, alone in an aggregated record with its partition key, is within
+    Kinesis' 1 MiB record limit (data plus partition key): otherwise no put can ever succeed."""
+    key = partition_key(frame)
+    return kpl.aggregated_size([len(frame)], key) + len(key.encode()) <= MAX_RECORD_BYTES
+
+
 class PartialPutError(RuntimeError):
     """Kinesis became unreachable mid-put: `unaccepted` are exactly the frames not stored
     (the others are in the stream), so a retry of only these cannot duplicate anything."""
