@@ -1,9 +1,11 @@
 """Decide what happens to each frame the websocket delivers.
 
 Trades (and aggTrades) are forwarded once per (symbol, kind, id); repeats are counted and
-dropped *as duplicates only*. Control frames (subscription acks, serverShutdown) are acted on and
-not forwarded. Anything else, including frames we cannot parse, is forwarded as is: the
-normalize function dead-letters it with a reason, so nothing disappears silently here.
+dropped *as duplicates only*. A frame is a trade only if the strict parser (the normalize
+function's own specification, k2.binance.strict) reads it as one. Control frames (subscription
+acks, serverShutdown) are acted on and not forwarded. Anything else, including frames we
+cannot parse, is forwarded as is: the normalize function dead-letters it with a reason, so
+nothing disappears silently here.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from enum import Enum
 
 import orjson
 
+from k2.binance.strict import FrameError, classify, exact_spot_trade
+from k2.domain.instrument import DEFAULT_MARKET
 from k2_connector.sequencer import Gap, Sequencer, Verdict
 
 
@@ -51,34 +55,34 @@ def trade_symbol(frame: bytes) -> str | None:
 
 
 class Router:
-    def __init__(self, sequencer: Sequencer) -> None:
-        self.sequencer = sequencer
+    """Routes the frames of one market's connections (the market decides how a trade frame is
+    read, as in normalize: k2.binance.strict)."""
+
+    def __init__(self, sequencer: Sequencer, market: str = DEFAULT_MARKET) -> None:
+        self.sequencer, self.market = sequencer, market
         self.forwarded_unparsed = 0
 
     def route(self, frame: bytes) -> Routed:
+        """Only a frame the strict parser reads as a trade claims its trade id: a malformed
+        copy of a genuine trade, arriving first, must not make the genuine one a duplicate."""
+        exact = exact_spot_trade(frame) if self.market == "spot" else None
+        if exact is not None:  # nearly every frame: no field-by-field parse needed
+            return self._sequence(exact[0], "trade", exact[1])
         try:
-            message = orjson.loads(frame)
-        except orjson.JSONDecodeError:
+            outcome = classify(frame, self.market)
+        except FrameError:
             self.forwarded_unparsed += 1
-            return Routed(Action.FORWARD)
-        data = message.get("data", message) if isinstance(message, dict) else None
-        if not isinstance(data, dict):
-            self.forwarded_unparsed += 1
-            return Routed(Action.FORWARD)
-        event = data.get("e")
-        if event == "serverShutdown":
+            return Routed(Action.FORWARD)  # normalize dead-letters it, with the reason
+        if outcome == "serverShutdown":
             return Routed(Action.SERVER_SHUTDOWN)
-        if "result" in data and "id" in data and event is None:
+        if outcome == "subscriptionAck":
             return Routed(Action.IGNORE)
-        id_field = _ID_FIELD.get(event) if isinstance(event, str) else None
-        symbol, trade_id = data.get("s"), data.get(id_field) if id_field else None
-        if (
-            not isinstance(symbol, str)
-            or not isinstance(trade_id, int)
-            or isinstance(trade_id, bool)
-        ):
-            return Routed(Action.FORWARD)  # a non-trade or a malformed trade: normalize decides
-        verdict, gap = self.sequencer.observe(sequence_key(symbol, str(event)), int(trade_id))
+        if isinstance(outcome, str):
+            return Routed(Action.FORWARD)  # a non-trade: normalize counts it
+        return self._sequence(outcome["symbol"], outcome["kind"], outcome["source_id"])
+
+    def _sequence(self, symbol: str, kind: str, trade_id: int) -> Routed:
+        verdict, gap = self.sequencer.observe(sequence_key(symbol, kind), trade_id)
         if verdict is Verdict.DUPLICATE:
             return Routed(Action.DUPLICATE, symbol=symbol)
         return Routed(Action.FORWARD, gap, symbol)

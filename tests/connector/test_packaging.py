@@ -65,8 +65,11 @@ def test_the_connector_runs_from_exactly_the_files_its_image_copies(tmp_path):
     shipped = sorted(p.relative_to(app).as_posix() for p in app.rglob("*.py"))
     assert [p for p in shipped if p.startswith("k2/")] == [
         "k2/__init__.py", "k2/adapters/__init__.py", "k2/adapters/aws.py",
-        "k2/adapters/kinesis/__init__.py", "k2/adapters/kinesis/writer.py", "k2/config.py",
-        "k2/domain/__init__.py", "k2/domain/kpl.py",
+        "k2/adapters/kinesis/__init__.py", "k2/adapters/kinesis/writer.py",
+        "k2/binance/__init__.py", "k2/binance/strict.py", "k2/config.py",
+        "k2/domain/__init__.py", "k2/domain/instrument.py", "k2/domain/kpl.py",
+        "k2/domain/rejects.py", "k2/domain/schema/__init__.py", "k2/domain/schema/avro.py",
+        "k2/lazy.py",
     ]  # fmt: skip
 
 

@@ -64,3 +64,15 @@ def test_the_raw_stream_path_sends_bare_payloads_of_one_stream():
     messages = asyncio.run(scenario())
     assert len(messages) == 50
     assert all(m.startswith('{"e":"trade"') and '"s":"ETHUSDT"' in m for m in messages)
+
+
+def test_a_malformed_copy_of_a_trade_never_claims_its_id():
+    """A hostile frame with a genuine trade's id but a bad price arrives first: it is
+    forwarded (normalize dead-letters it) and the genuine trade is still forwarded, not dropped
+    as a duplicate."""
+    router = Router(Sequencer())
+    assert router.route(frame("spot_trade", t=7, p="abc")).action is Action.FORWARD
+    assert router.route(frame("spot_trade", t=7, T=1)).action is Action.FORWARD  # 1970
+    assert router.forwarded_unparsed == 2
+    assert router.route(trade(7)).action is Action.FORWARD
+    assert router.route(trade(7)).action is Action.DUPLICATE

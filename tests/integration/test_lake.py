@@ -23,7 +23,7 @@ from k2.adapters.iceberg import (
     read_trades,
     trades_catalog,
 )
-from k2.adapters.kinesis.writer import partition_key
+from k2.adapters.kinesis.writer import frame_symbol
 from k2.adapters.query.duckdb_engine import LocalQueryEngine
 from k2.adapters.staging.reader import s3_filesystem
 from k2.binance.recording import read_recording
@@ -50,8 +50,8 @@ def deliver(frames: list[bytes], frames_per_record: int, first_sequence: int) ->
     """The session as Kinesis batches; another record size gives other batches, other staging
     files, and the same trades: what a redelivery after a retry looks like to the lake."""
     records = []
-    for symbol in sorted({partition_key(f) for f in frames}):
-        own = [f for f in frames if partition_key(f) == symbol]
+    for symbol in sorted({frame_symbol(f) for f in frames}):
+        own = [f for f in frames if frame_symbol(f) == symbol]
         for start in range(0, len(own), frames_per_record):
             records.append(kpl.aggregate(own[start : start + frames_per_record], symbol))
     for start in range(0, len(records), 10):
@@ -152,7 +152,7 @@ def test_a_commit_racing_a_lease_takeover_is_rejected_and_nothing_is_doubled(
 
 def test_crowded_partitions_are_compacted_into_one_sorted_file(server_lake, session_frames):
     settings = CommitterSettings(max_files_per_partition=2)
-    btc = [f for f in session_frames if partition_key(f) == "BTCUSDT"]
+    btc = [f for f in session_frames if frame_symbol(f) == "BTCUSDT"]
     for part in range(4):  # four commits, each adding a file to the same partition
         deliver(btc[part::4], frames_per_record=500, first_sequence=10**20 + part * 10**6)
         report = TradesCommitter(server_lake, settings).run()
@@ -182,7 +182,7 @@ def test_expired_snapshots_take_the_files_only_they_held_with_them(server_lake, 
     settings = CommitterSettings(
         max_files_per_partition=2, snapshot_retention_s=600, metadata_versions_kept=3
     )
-    btc = [f for f in session_frames if partition_key(f) == "BTCUSDT"]
+    btc = [f for f in session_frames if frame_symbol(f) == "BTCUSDT"]
     for part in range(4):  # commits and a compaction: replaced data files, many snapshots
         deliver(btc[part::4], frames_per_record=500, first_sequence=10**20 + part * 10**6)
         TradesCommitter(server_lake, settings).run()
@@ -247,7 +247,7 @@ def test_the_table_is_readable_by_pyarrow_and_duckdb_from_its_metadata(server_la
 
 
 def test_queries_see_each_trade_once_across_the_table_and_staging(server_lake, session_frames):
-    btc = [f for f in session_frames if partition_key(f) == "BTCUSDT"]
+    btc = [f for f in session_frames if frame_symbol(f) == "BTCUSDT"]
     deliver(btc[: len(btc) // 2], frames_per_record=500, first_sequence=10**20)
     settings = CommitterSettings(staging_retention_s=600)
     TradesCommitter(server_lake, settings).run()  # first half committed, staging still there

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from k2.adapters.kinesis.writer import partition_key
+from k2.adapters.kinesis.writer import frame_symbol
 from k2.domain import kpl
 from k2_devtools.local import event_source
 
@@ -43,8 +43,8 @@ def kinesis_batches(
 ) -> list[dict[str, Any]]:
     """Per symbol, KPL records of 500 frames; 10 records per invocation, like an ESM would."""
     records = []
-    for symbol in sorted({partition_key(f) for f in frames}):
-        own = [f for f in frames if partition_key(f) == symbol]
+    for symbol in sorted({frame_symbol(f) for f in frames}):
+        own = [f for f in frames if frame_symbol(f) == symbol]
         for start in range(0, len(own), frames_per_record):
             records.append(kpl.aggregate(own[start : start + frames_per_record], symbol))
     return [

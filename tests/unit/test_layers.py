@@ -89,8 +89,8 @@ def test_no_two_packages_import_each_other():
     assert cycles == [], depends
 
 
-SURFACES = ["k2.binance", "k2.domain.query", "k2.adapters.iceberg", "k2.adapters.staging",
-            "k2.adapters.query"]  # fmt: skip
+SURFACES = ["k2.binance", "k2.domain.query", "k2.domain.schema", "k2.adapters.iceberg",
+            "k2.adapters.staging", "k2.adapters.query"]  # fmt: skip
 
 
 @pytest.mark.parametrize("package", SURFACES)

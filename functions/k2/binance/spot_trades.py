@@ -13,7 +13,7 @@ digits at a time with the SWAR method (simdjson's parse_eight_digits). No Python
 per frame or per field.
 
 Every byte of a frame is checked, so a frame is accepted only when it is exactly that form with
-valid values; then the strict per-frame parser (k2.binance.frames) would read the same values.
+valid values; then the strict per-frame parser (k2.binance.strict) would read the same values.
 Anything else - other markets, events, key orders, spacing, escapes, numbers in another
 notation, out-of-range values - is left to the strict parser, which also says what is wrong.
 """
@@ -26,16 +26,19 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from k2.domain import schema
+from k2.binance.strict import (
+    EARLIEST_TRADE_US,
+    MAX_EVENT_AFTER_TRADE_US,
+    MAX_TRADE_AFTER_EVENT_US,
+    MICROS_THRESHOLD,
+    PRICE_INTEGER_DIGITS,
+    PRICE_SCALE,
+)
 
 MAX_DIGITS = 16  # integers read here: epoch times (< 10**16, as the strict parser requires), ids
-PRICE_SCALE = 8  # Binance always sends 8 decimals, which is also TradeV2's scale
-_PRICE = schema.decimal_spec("price")
-if _PRICE.scale != PRICE_SCALE:
-    raise ImportError(f"the fast reader writes Binance's 8 decimals as they are, not {_PRICE}")
-PRICE_INTEGER_DIGITS = _PRICE.precision - _PRICE.scale
-DECIMAL_TYPE = pa.decimal128(_PRICE.precision, _PRICE.scale)
-MICROS_THRESHOLD = 10**14  # epoch values above this are microseconds, below milliseconds
+if PRICE_SCALE != 8:
+    raise ImportError(f"the fast reader writes Binance's 8 decimals as they are, not {PRICE_SCALE}")
+DECIMAL_TYPE = pa.decimal128(PRICE_INTEGER_DIGITS + PRICE_SCALE, PRICE_SCALE)
 
 _SYMBOL = re.compile(rb"[A-Z0-9_]{2,32}")  # the strict parser's symbol rule
 _MAX_FAST_SYMBOL = 16  # longer symbols (none are listed today) take the strict path
@@ -74,12 +77,14 @@ class SpotTrades:
     is_best_match: np.ndarray
 
 
-def read_spot_trades(frames: pa.Array) -> list[SpotTrades]:
-    """Columns of every frame in `frames` (binary) that is a spot trade in Binance's exact form."""
+def read_spot_trades(frames: pa.Array, spot: np.ndarray | None = None) -> list[SpotTrades]:
+    """Columns of every frame in `frames` (binary) that is a spot trade in Binance's exact form
+    (among those `spot` marks as received on the spot market, when given)."""
     text = _Text(frames)
     read = []
     for layout in (_ENVELOPE, _RAW):
-        frame_index = np.flatnonzero(text.commas_per_frame == layout.fields - 1)
+        candidates = text.commas_per_frame == layout.fields - 1
+        frame_index = np.flatnonzero(candidates if spot is None else candidates & spot)
         if len(frame_index):
             read.append(_read_layout(layout, frame_index, text))
     return read
@@ -113,6 +118,7 @@ def _read_layout(layout: _Layout, frame_index: np.ndarray, text: _Text) -> SpotT
     ok &= good
     is_best_match, good = text.boolean(*field(head + 7), b'"M":', layout.close)
     ok &= good
+    ok &= _plausible_times(_to_micros(event_time), _to_micros(trade_time))
 
     code = pa.array(symbols.code[ok])
     return SpotTrades(
@@ -413,3 +419,13 @@ def _decimals(scaled: np.ndarray) -> pa.Array:
 
 def _to_micros(epoch: np.ndarray) -> np.ndarray:
     return np.where(epoch < MICROS_THRESHOLD, epoch * 1000, epoch)
+
+
+def _plausible_times(event_us: np.ndarray, trade_us: np.ndarray) -> np.ndarray:
+    """k2.binance.strict.plausible_times, column-wise (a frame failing it is left to the strict
+    parser, which rejects it with the reason)."""
+    return (
+        (trade_us >= EARLIEST_TRADE_US)
+        & (trade_us - event_us <= MAX_TRADE_AFTER_EVENT_US)
+        & (event_us - trade_us <= MAX_EVENT_AFTER_TRADE_US)
+    )

@@ -29,11 +29,20 @@ def is_aggregated(payload: bytes) -> bool:
 
 def aggregate(frames: Iterable[bytes], partition_key: str) -> bytes:
     """One KPL aggregated record carrying `frames`, all under one partition key."""
-    body = bytearray(_field(1, _LENGTH_DELIMITED, partition_key.encode()))
-    for frame in frames:
-        record = _field(1, _VARINT, 0) + _field(3, _LENGTH_DELIMITED, frame)
-        body += _field(3, _LENGTH_DELIMITED, record)
-    return KPL_MAGIC + bytes(body) + hashlib.md5(body, usedforsecurity=False).digest()
+    return aggregate_keyed((partition_key, frame) for frame in frames)
+
+
+def aggregate_keyed(entries: Iterable[tuple[str, bytes]]) -> bytes:
+    """One KPL aggregated record carrying (partition key, frame) entries in order; each
+    distinct key is stored once in the record's key table (as the KPL does)."""
+    keys: dict[str, int] = {}
+    records = bytearray()
+    for key, frame in entries:
+        index = keys.setdefault(key, len(keys))
+        record = _field(1, _VARINT, index) + _field(3, _LENGTH_DELIMITED, frame)
+        records += _field(3, _LENGTH_DELIMITED, record)
+    body = b"".join(_field(1, _LENGTH_DELIMITED, key.encode()) for key in keys) + records
+    return KPL_MAGIC + body + hashlib.md5(body, usedforsecurity=False).digest()
 
 
 def aggregated_size(frame_sizes: Iterable[int], partition_key: str) -> int:
@@ -55,32 +64,57 @@ def entry_size(frame_size: int) -> int:
 
 def deaggregate(payload: bytes) -> list[bytes]:
     """The user records inside a KPL aggregated record (raises AggregationError if corrupt)."""
+    return [frame for _, frame in deaggregate_keyed(payload)]
+
+
+def deaggregate_keyed(payload: bytes) -> list[tuple[str, bytes]]:
+    """(partition key, data) of each user record in a KPL aggregated record."""
     body, digest = payload[len(KPL_MAGIC) : -_DIGEST_SIZE], payload[-_DIGEST_SIZE:]
     if len(payload) < len(KPL_MAGIC) + _DIGEST_SIZE:
         raise AggregationError("KPL record shorter than its header and digest")
     if hashlib.md5(body, usedforsecurity=False).digest() != digest:
         raise AggregationError("KPL record MD5 digest mismatch")
-    frames: list[bytes] = []
+    keys: list[str] = []
+    records: list[tuple[int, bytes]] = []
     for number, value in _fields(body):
-        if number == 3:
-            if not isinstance(value, bytes):
-                raise AggregationError("KPL record entry is not length-delimited")
-            frames.append(_record_data(value))
-    return frames
+        if number not in (1, 3):
+            continue  # explicit hash keys: not ours to use
+        if not isinstance(value, bytes):
+            raise AggregationError("KPL key or record entry is not length-delimited")
+        if number == 1:
+            keys.append(value.decode("utf-8", "replace"))
+        else:
+            records.append(_record(value))
+    try:
+        return [(keys[index], data) for index, data in records]
+    except IndexError:
+        raise AggregationError("KPL record names a partition key its table lacks") from None
 
 
 def split_payload(payload: bytes) -> list[bytes]:
     """Frames in one Kinesis record: KPL-aggregated, or newline-delimited (one frame or many)."""
+    return [frame for _, frame in split_payload_keyed(payload, "")]
+
+
+def split_payload_keyed(payload: bytes, record_key: str) -> list[tuple[str, bytes]]:
+    """(partition key, frame) of each frame in one Kinesis record: a KPL record's own keys, or
+    the Kinesis record's key for every line of a plain one."""
     if is_aggregated(payload):
-        return deaggregate(payload)
-    return [line for line in payload.split(b"\n") if line.strip()]
+        return deaggregate_keyed(payload)
+    return [(record_key, line) for line in payload.split(b"\n") if line.strip()]
 
 
-def _record_data(record: bytes) -> bytes:
+def _record(record: bytes) -> tuple[int, bytes]:
+    """(partition key index, data) of one KPL sub-record."""
+    index, data = 0, None
     for number, value in _fields(record):
-        if number == 3 and isinstance(value, bytes):
-            return value
-    raise AggregationError("KPL sub-record without data")
+        if number == 1 and isinstance(value, int):
+            index = value
+        elif number == 3 and isinstance(value, bytes):
+            data = value
+    if data is None:
+        raise AggregationError("KPL sub-record without data")
+    return index, data
 
 
 def _fields(message: bytes) -> Iterable[tuple[int, int | bytes]]:

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from k2.domain import kpl
+from k2.domain.instrument import market_of
 from k2.domain.rejects import RejectReason
 
 MAX_RECORD_BYTES = 1024 * 1024  # Kinesis' record limit; a larger payload cannot be genuine
@@ -36,6 +37,7 @@ class RecordOrigin(NamedTuple):
     sequence_number: str
     arrival_us: int
     event_source_arn: str = ""
+    partition_key: str = ""  # the instrument key (k2.domain.instrument) of a plain record
 
 
 @dataclass(frozen=True)
@@ -95,12 +97,19 @@ def batch_id(origins: list[RecordOrigin]) -> str:
 
 @dataclass
 class SplitRecords:
-    """A batch's frames; per frame, its record's index and its position in that record."""
+    """A batch's frames; per frame, its record's index, its position in that record and its
+    partition key (a KPL record's own key for the frame, else the Kinesis record's)."""
 
     frames: list[bytes]
     records: list[int] | np.ndarray
     positions: list[int] | np.ndarray
+    keys: list[str]
     dead_letters: list[DeadLetter]  # records that could not be split at all
+
+    @property
+    def markets(self) -> list[str]:
+        """Per frame, the market it was received on (from its partition key)."""
+        return [market_of(key) for key in self.keys]
 
 
 def split_records(origins: Sequence[RecordOrigin], payloads: list[bytes]) -> SplitRecords:
@@ -112,23 +121,25 @@ def split_records(origins: Sequence[RecordOrigin], payloads: list[bytes]) -> Spl
     """
     if _all_single_plain_frames(payloads):
         one_each = np.arange(len(payloads), dtype=np.int64)
-        return SplitRecords(payloads, one_each, np.zeros(len(payloads), np.int64), [])
-    frames: list[bytes] = []
+        keys = [origin.partition_key for origin in origins]
+        return SplitRecords(payloads, one_each, np.zeros(len(payloads), np.int64), keys, [])
+    entries: list[tuple[str, bytes]] = []
     records: list[int] = []
     positions: list[int] = []
     dead_letters: list[DeadLetter] = []
     for record_index, (origin, payload) in enumerate(zip(origins, payloads, strict=True)):
         if _is_single_plain_frame(payload):
-            split: list[bytes] = [payload]
+            keyed: list[tuple[str, bytes]] = [(origin.partition_key, payload)]
         else:
-            split, rejected = _split(payload)
+            keyed, rejected = _split(payload, origin.partition_key)
             if rejected:
                 dead_letters.append(DeadLetter(*rejected, payload, origin, None))
                 continue
-        frames.extend(split)
-        records.extend([record_index] * len(split))
-        positions.extend(range(len(split)))
-    return SplitRecords(frames, records, positions, dead_letters)
+        entries.extend(keyed)
+        records.extend([record_index] * len(keyed))
+        positions.extend(range(len(keyed)))
+    frames = [frame for _, frame in entries]
+    return SplitRecords(frames, records, positions, [key for key, _ in entries], dead_letters)
 
 
 def first_occurrences(keys: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -167,12 +178,14 @@ def _is_single_plain_frame(payload: bytes) -> bool:
     )
 
 
-def _split(payload: bytes) -> tuple[list[bytes], tuple[RejectReason, str] | None]:
+def _split(
+    payload: bytes, record_key: str
+) -> tuple[list[tuple[str, bytes]], tuple[RejectReason, str] | None]:
     if len(payload) > MAX_RECORD_BYTES:
         detail = f"oversize record: {len(payload)} bytes > {MAX_RECORD_BYTES}"
         return [], (RejectReason.OVERSIZE_RECORD, detail)
     try:
-        frames = kpl.split_payload(payload)
+        frames = kpl.split_payload_keyed(payload, record_key)
     except kpl.AggregationError as error:
         return [], (RejectReason.CORRUPT_AGGREGATE, f"corrupt KPL aggregated record: {error}")
     if not frames:

@@ -24,8 +24,12 @@ class RejectReason(StrEnum):
     WRONG_TYPE = "wrong_type"
     OUT_OF_RANGE = "out_of_range"  # an id below 0 or above 2**62 - 1
     BAD_TIME = "bad_time"  # not an epoch time
+    IMPLAUSIBLE_TIME = "implausible_time"  # a trade time no Binance trade can have
     BAD_SYMBOL = "bad_symbol"
     STREAM_MISMATCH = "stream_mismatch"  # the envelope's stream names another symbol
     BAD_DECIMAL = "bad_decimal"  # not a decimal that fits decimal(18,8)
     NOT_POSITIVE = "not_positive"  # a price or quantity of zero
     INCONSISTENT_AGGREGATE = "inconsistent_aggregate"  # aggTrade last id below its first id
+    # the same trade id twice in a batch with different content: the first lands, each other
+    # version is dead-lettered beside it
+    CONFLICTING_DUPLICATE = "conflicting_duplicate"

@@ -8,6 +8,7 @@ import pytest
 
 from k2.binance import frames as binance
 from k2.binance.frames import parse_frames
+from k2.binance.strict import MAX_FRAME_BYTES
 from k2.domain.rejects import RejectReason as R
 from tests.support.frames import frame, payload
 
@@ -26,8 +27,8 @@ FUTURES = payload("usdm_trade")
 AGG_TRADE = payload("spot_agg_trade")
 
 
-def parse_one(raw: bytes) -> binance.ParsedFrames:
-    parsed = parse_frames([raw])
+def parse_one(raw: bytes, market: str = "spot") -> binance.ParsedFrames:
+    parsed = parse_frames([raw], [market])
     assert parsed.frame_count == 1
     return parsed
 
@@ -55,11 +56,38 @@ def test_fast_path_and_strict_path_agree_on_spot_trades():
 
 
 def test_usdm_futures_trade_has_execution_type_and_no_best_match():
-    (row,) = parse_one(FUTURES).trades.to_pylist()
-    assert row["market"] == "futures"
+    (row,) = parse_one(FUTURES, "usdm").trades.to_pylist()
+    assert row["market"] == "usdm"
     assert row["execution_type"] == "MARKET"
     assert row["is_best_match"] is None
     assert row["price"] == Decimal("61830.10")
+
+
+def test_the_market_is_the_subscription_never_the_fields():
+    """A spot trade with an extra X stays a spot trade (X kept as unmapped); a futures-shaped
+    trade on a spot subscription lacks spot's M and is rejected, never relabelled."""
+    (row,) = parse_one(spot(X="MARKET")).trades.to_pylist()
+    assert (row["market"], row["execution_type"]) == ("spot", None)
+    assert row["unmapped"] == '{"X":"MARKET"}'
+    (rejection,) = parse_one(FUTURES, "spot").rejections
+    assert (rejection.reason, rejection.detail) == (R.MISSING_FIELD, "missing field 'M'")
+
+
+@pytest.mark.parametrize(
+    ("event_time", "trade_time"),
+    [
+        (1723161255343, 99999999999999),  # year 5138
+        (1723161255343, 1),  # 1970
+        (1, 1),  # before Binance opened
+        (1723161255343 + 50 * 365 * 86_400_000, 1723161255343),  # event 50 years later
+        (1723161255343, 1723161255343 + 61_000),  # trade a minute after its event
+    ],
+)
+def test_trade_times_no_binance_trade_can_have_are_rejected_by_both_parsers(event_time, trade_time):
+    for raw in (spot(E=event_time, T=trade_time), frame("spot_trade", E=event_time, T=trade_time)):
+        parsed = parse_one(raw)  # the fast path must not take it either
+        (rejection,) = parsed.rejections
+        assert rejection.reason is R.IMPLAUSIBLE_TIME
 
 
 def test_agg_trade_keeps_first_and_last_trade_ids():
@@ -125,7 +153,7 @@ def test_non_trade_frames_are_recognised_and_never_become_trades(raw, kind):
         (spot(e=["trade"]), R.WRONG_TYPE, "event type e must be a string"),
         (b'{"hello":"world"}', R.UNRECOGNISED_FRAME, "unrecognised frame without event type"),
         (payload("spot_agg_trade", l=1), R.INCONSISTENT_AGGREGATE, "below first trade id"),
-        (b" " * (binance.MAX_FRAME_BYTES + 1), R.OVERSIZE_FRAME, "oversize frame"),
+        (b" " * (MAX_FRAME_BYTES + 1), R.OVERSIZE_FRAME, "oversize frame"),
     ],
 )
 def test_malformed_frames_are_rejected_with_a_code_and_a_one_line_detail(raw, code, detail):
@@ -139,7 +167,7 @@ def test_malformed_frames_are_rejected_with_a_code_and_a_one_line_detail(raw, co
 
 def test_good_trades_in_a_batch_with_bad_frames_still_parse_in_order():
     batch = [COMBINED_SPOT, b"not json", FUTURES, b'{"result":null,"id":1}', AGG_TRADE]
-    parsed = parse_frames(batch)
+    parsed = parse_frames(batch, ["spot", "spot", "usdm", "spot", "spot"])
     assert parsed.trades["frame_index"].to_pylist() == [0, 2, 4]
     assert [r.frame_index for r in parsed.rejections] == [1]
     assert [n.frame_index for n in parsed.non_trades] == [3]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 
 from k2.binance.frames import _fast_spot_trades, parse_frames
@@ -34,7 +35,8 @@ def test_every_generated_trade_matches_the_exact_binance_layout():
 
     frames = [f.frame for f in generate_frames(["BTCUSDT", "ETHUSDT"], 500, seed=4)]
     trade_frames = [f for f in frames if b"@trade" in f]
-    _, matched = _fast_spot_trades(pa.array(trade_frames, pa.binary()))
+    all_spot = np.ones(len(trade_frames), bool)
+    _, matched = _fast_spot_trades(pa.array(trade_frames, pa.binary()), all_spot)
     assert matched.all()  # the strict Binance field order and formatting
     parsed = parse_frames(frames)
     assert parsed.rejections == []

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from k2.binance.frames import TRADE_COLUMNS, parse_frames
 from k2.binance.normalize import KinesisBatch
+from k2.binance.strict import classify, exact_spot_trade
 from k2.domain import kpl
 from k2.domain.records import RecordOrigin
 from k2_devtools.local.lambda_context import LocalLambdaContext
@@ -101,7 +102,7 @@ any_frame = st.one_of(
 batches = st.lists(any_frame, min_size=28, max_size=40)
 
 
-def test_parser_accounts_for_every_hostile_frame_and_fast_path_agrees_with_strict():
+def test_parser_accounts_for_every_hostile_frame_and_fast_paths_agree_with_strict():
     seen: list[int] = []
 
     @settings(PROFILE, max_examples=360)
@@ -117,6 +118,11 @@ def test_parser_accounts_for_every_hostile_frame_and_fast_path_agrees_with_stric
         reference = strict_parse(frames)
         assert parsed.trades == reference.table().cast(TRADE_COLUMNS)
         assert parsed.rejections == reference.rejections
+        for frame in frames:  # the connector's lane never calls a frame a trade wrongly
+            if (exact := exact_spot_trade(frame)) is not None:
+                row = classify(frame)
+                assert isinstance(row, dict)
+                assert (row["symbol"], row["source_id"], row["kind"]) == (*exact, "trade")
         seen.append(len(frames))
 
     check()

@@ -12,6 +12,7 @@ import pytest
 
 from k2.binance.frames import TRADE_COLUMNS, parse_frames
 from k2.binance.spot_trades import read_spot_trades
+from k2.binance.strict import exact_spot_trade
 from tests.support.frames import strict_parse
 
 pytestmark = pytest.mark.unit
@@ -51,8 +52,8 @@ EDGES = {
     "two-letter symbol": spot_frame(b"xy@trade", s=b'"XY"'),
     "sixteen-character symbol": spot_frame(b"abcdefghij123456@trade", s=b'"ABCDEFGHIJ123456"'),
     "digits and underscore in symbol": spot_frame(b"1000pepe_usdt@trade", s=b'"1000PEPE_USDT"'),
-    "one-digit ids and times": spot_frame(E=b"1", t=b"0", T=b"9"),
-    "sixteen-digit microsecond times": spot_frame(E=b"1723161255343123", T=b"9999999999999999"),
+    "one-digit id": spot_frame(t=b"0"),
+    "sixteen-digit microsecond times": spot_frame(E=b"1723161255343123", T=b"1723161255342999"),
     "ten integer digits in a price": spot_frame(p=b'"9999999999.99999999"'),
     "smallest quantity": spot_frame(q=b'"0.00000001"'),
     "false flags": spot_frame(m=b"false", M=b"false"),
@@ -68,6 +69,9 @@ NEAR_MISSES = {
     "leading zero in an id": spot_frame(t=b"03735683259"),
     "seventeen-digit time": spot_frame(T=b"17231612553420000"),
     "zero event time": spot_frame(E=b"0"),
+    "one-digit times (before Binance opened)": spot_frame(E=b"1", T=b"9"),
+    "trade time in 2286": spot_frame(E=b"1723161255343123", T=b"9999999999999999"),
+    "event a year after its trade": spot_frame(E=b"1754697255343"),
     "negative id": spot_frame(t=b"-1"),
     "eleven integer digits in a price": spot_frame(p=b'"99999999999.00000000"'),
     "seven decimals": spot_frame(p=b'"61837.6300000"'),
@@ -103,3 +107,17 @@ def test_a_batch_of_mixed_frames_keeps_each_frame_in_its_place():
     taken = fast_reader_takes(frames)
     assert taken == [i for i, frame in enumerate(frames) if frame in EDGES.values()]
     assert parse_frames(frames).trades == strict_table(frames)
+
+
+@pytest.mark.parametrize("frame", [*EDGES.values(), *NEAR_MISSES.values()],
+                         ids=[*EDGES.keys(), *NEAR_MISSES.keys()])  # fmt: skip
+def test_the_connectors_trade_lane_agrees_with_the_strict_parser(frame: bytes):
+    """k2.binance.strict.exact_spot_trade (how the connector tells trades from the rest)
+    accepts every edge of the exact form, and never a frame the strict parser does not read
+    as the same trade."""
+    exact = exact_spot_trade(frame)
+    trades = strict_table([frame]).to_pylist()
+    if frame in EDGES.values():
+        assert exact == (trades[0]["symbol"], trades[0]["source_id"])
+    elif exact is not None:
+        assert [(row["symbol"], row["source_id"]) for row in trades] == [exact]

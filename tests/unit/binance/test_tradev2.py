@@ -22,8 +22,8 @@ def trade(symbol="BTCUSDT", trade_id=3735683259, maker=True):
     return payload("spot_trade", s=symbol, t=trade_id, m=maker)
 
 
-def build(*frames: bytes) -> list[dict]:
-    parsed = parse_frames(list(frames))
+def build(*frames: bytes, markets: list[str] | None = None) -> list[dict]:
+    parsed = parse_frames(list(frames), markets)
     arrival = np.full(parsed.trades.num_rows, 1_723_161_300_000_000)
     table = build_tradev2(parsed.trades, arrival)
     assert table.schema == schema.arrow_schema()
@@ -92,7 +92,7 @@ def test_message_id_text_is_the_canonical_uuid_of_hash_prefix_and_exchange_id():
 def test_futures_and_aggregate_trades():
     futures = payload("usdm_trade", t=5)
     aggregate = payload("spot_agg_trade", a=9, p="2650.12", q="1.5", f=100, l=102, m=True)
-    futures_row, aggregate_row = build(futures, aggregate)
+    futures_row, aggregate_row = build(futures, aggregate, markets=["usdm", "spot"])
     assert (futures_row["exchange"], futures_row["asset_class"]) == ("BINANCE_FUTURES", "futures")
     assert futures_row["trade_id"] == "BINANCE_FUTURES-5"
     assert dict(futures_row["vendor_data"])["execution_type"] == "MARKET"

@@ -32,6 +32,7 @@ def record_origin(record: KinesisStreamRecord) -> RecordOrigin:
         sequence_number=record.kinesis.sequence_number,
         arrival_us=round(record.kinesis.approximate_arrival_timestamp * 1_000_000),
         event_source_arn=record.event_source_arn,
+        partition_key=record.kinesis.partition_key,
     )
 
 

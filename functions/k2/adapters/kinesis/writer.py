@@ -1,9 +1,11 @@
-"""Put frames into Kinesis as KPL aggregated records, partitioned by symbol, never dropping.
+"""Put frames into Kinesis as KPL aggregated records, partitioned by instrument, never dropping.
 
-Frames of one symbol are packed into aggregated records of at most `max_record_bytes`, so one
-hot symbol stays far under a shard's 1,000 records/s; records go out in PutRecords calls of
-at most 500 records / 5 MiB; only the entries a partial failure names are retried, with
-exponential backoff, until they are accepted.
+Frames of one instrument (`<market>:<SYMBOL>`, k2.domain.instrument: the writer's market, the
+frame's symbol) are packed into aggregated records of at most `max_record_bytes`, so one hot
+symbol stays far under a shard's 1,000 records/s; records go out in PutRecords calls of at most
+500 records / 5 MiB; only the entries a partial failure names are retried, with exponential
+backoff, until they are accepted. The partition key tells the normalize function which market
+each frame came from.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from k2.domain import kpl
+from k2.domain.instrument import DEFAULT_MARKET, instrument_key
 
 MAX_PUT_RECORDS = 500
 MAX_PUT_BYTES = 5 * 1024 * 1024
@@ -22,7 +25,7 @@ MAX_RECORD_BYTES = 1024 * 1024
 _STREAM_SYMBOL = re.compile(rb'"(?:stream":"([a-z0-9_]+)@|s":"([A-Z0-9_]+)")')
 
 
-def partition_key(frame: bytes) -> str:
+def frame_symbol(frame: bytes) -> str:
     """The frame's symbol (upper case) from its stream name or `s` field; `_` if neither."""
     match = _STREAM_SYMBOL.search(frame)
     if not match:
@@ -43,10 +46,10 @@ def permanent_failure(error: Exception) -> bool:
     return code in PERMANENT_ERROR_CODES
 
 
-def fits_in_a_record(frame: bytes) -> bool:
+def fits_in_a_record(frame: bytes, market: str = DEFAULT_MARKET) -> bool:
     """Whether `frame`, alone in an aggregated record with its partition key, is within
     Kinesis' 1 MiB record limit (data plus partition key): otherwise no put can ever succeed."""
-    key = partition_key(frame)
+    key = instrument_key(market, frame_symbol(frame))
     return kpl.aggregated_size([len(frame)], key) + len(key.encode()) <= MAX_RECORD_BYTES
 
 
@@ -74,21 +77,23 @@ class KinesisWriter:
         stream_name: str,
         max_record_bytes: int = 256 * 1024,
         max_backoff_s: float = 2.0,
+        market: str = DEFAULT_MARKET,
     ) -> None:
-        self._kinesis, self._stream = kinesis, stream_name
+        self._kinesis, self._stream, self._market = kinesis, stream_name, market
         self._max_record_bytes = min(max_record_bytes, MAX_RECORD_BYTES)
         self._max_backoff_s = max_backoff_s
         self.stats = PutStats()
 
     def put_frames(self, frames: Sequence[bytes]) -> None:
-        """Aggregate per symbol (keeping each symbol's order) and put until all are accepted."""
-        by_symbol: dict[str, list[bytes]] = {}
+        """Aggregate per instrument (keeping each one's order) and put until all are accepted."""
+        by_key: dict[str, list[bytes]] = {}
         for frame in frames:
-            by_symbol.setdefault(partition_key(frame), []).append(frame)
+            key = instrument_key(self._market, frame_symbol(frame))
+            by_key.setdefault(key, []).append(frame)
         entries = [
-            _Entry({"PartitionKey": symbol, "Data": kpl.aggregate(chunk, symbol)}, chunk)
-            for symbol, symbol_frames in by_symbol.items()
-            for chunk in self._chunks(symbol_frames, symbol)
+            _Entry({"PartitionKey": key, "Data": kpl.aggregate(chunk, key)}, chunk)
+            for key, key_frames in by_key.items()
+            for chunk in self._chunks(key_frames, key)
         ]
         calls = list(_put_batches(entries))
         for position, call in enumerate(calls):
