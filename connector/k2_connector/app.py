@@ -65,12 +65,17 @@ class ConnectorSettings:
     drain_deadline_s: float = 20.0
     stall_timeout_s: float = 60.0  # /health fails when no connection has read for this long
     rest_weight_per_minute: int = 3_000  # of Binance's 6,000 per IP (k2_connector.rest_budget)
+    backfill_retry_cap_s: float = 30.0  # longest pause between a gap's backfill attempts
+    handles_sigterm: bool = True  # False inside a program that handles its own signals
+    journal_wait_s: float = 0.0  # for another connector to release the journal directory
 
 
 @dataclass
 class ConnectorStats:
     frames_in: int = 0
     frames_forwarded: int = 0
+    trades_forwarded: int = 0  # distinct trade ids, from the websocket or REST
+    unsubscribed: int = 0  # trades of symbols not subscribed to (forwarded all the same)
     duplicates: int = 0
     gaps: int = 0
     gap_ids: int = 0
@@ -92,7 +97,8 @@ class Connector:
         self.router = Router(self.sequencer)
         self._stopping = asyncio.Event()
         self.sink = KinesisSink(
-            write, Journal(settings.journal_dir), max_frames=settings.buffer_frames,
+            write, Journal(settings.journal_dir, settings.journal_wait_s),
+            max_frames=settings.buffer_frames,
             max_bytes=settings.buffer_bytes, flush_interval_s=settings.flush_interval_s,
             on_undeliverable=self._undeliverable,
         )  # fmt: skip
@@ -113,6 +119,7 @@ class Connector:
                        self._count_replacement)
             for url in urls
         ]  # fmt: skip
+        self._subscribed = frozenset(settings.symbols)
         self._last_trade_at: dict[str, float] = {}
         self._background: set[asyncio.Task[None]] = set()
         self.last_frame_at = 0.0
@@ -146,6 +153,8 @@ class Connector:
 
     async def run(self) -> bool:
         """Run until stop(); returns True when everything read was delivered to Kinesis."""
+        if not self.settings.handles_sigterm:
+            return await self._run_until_stopped()
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGTERM, self.stop)
@@ -174,12 +183,14 @@ class Connector:
         drained = await self.sink.drain(timeout_s=max(deadline - time.monotonic(), 0.0))
         try:
             journaled = self.sink.persist()
+            if journaled:
+                log.warning("stop deadline: %d frames journaled for the next start", journaled)
+            self._save_resume_points()
         except OSError as error:  # keep the old resume points: the next start refetches more
             log.error("could not journal undelivered frames at stop: %r", error)
             return False
-        if journaled:
-            log.warning("stop deadline: %d frames journaled for the next start", journaled)
-        self._save_resume_points()
+        finally:
+            self.sink.close()  # only now may the next connector take the directory
         return drained
 
     async def _end_background(self, timeout_s: float) -> None:
@@ -222,6 +233,9 @@ class Connector:
                 self.stats.backfilled += 1
             else:
                 self.stats.frames_forwarded += 1
+            if routed.symbol is not None:
+                self.stats.trades_forwarded += 1
+                self.stats.unsubscribed += routed.symbol not in self._subscribed
             await self.sink.put(frame)
             if routed.gap:
                 self._on_gap(routed.gap)
@@ -340,7 +354,7 @@ class Connector:
         assert self.backfiller is not None
         if gap:
             await self.gap_log.record(gap, "open")
-        backoff = Backoff(base_s=0.5, cap_s=30)
+        backoff = Backoff(base_s=0.5, cap_s=self.settings.backfill_retry_cap_s)
         for _ in range(BACKFILL_ATTEMPTS):
             try:
                 delivered = await self.backfiller.fetch(

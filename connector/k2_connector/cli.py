@@ -25,6 +25,10 @@ from k2_connector.health import health_server
 from k2_connector.streams import BINANCE_REST_URL, BINANCE_WS_URL
 from k2_connector.websocket import ConnectionSettings
 
+# A replacement task may start while the task it replaces still drains (up to its 120 s stop
+# timeout): wait that long for the journal before giving up.
+JOURNAL_WAIT_S = 150.0
+
 
 def connector_main(argv: Sequence[str] | None = None) -> int:
     args = _connector_parser().parse_args(argv)
@@ -41,6 +45,7 @@ def connector_main(argv: Sequence[str] | None = None) -> int:
         journal_dir=Path(args.journal_dir),
         kinds=tuple(k.strip() for k in args.streams.split(",") if k.strip()),
         drain_deadline_s=args.drain_deadline_s,
+        journal_wait_s=JOURNAL_WAIT_S,
     )
     writer = KinesisWriter(aws.client("kinesis", args.endpoint_url, bounded=True), args.stream_name)
     s3 = aws.client("s3", args.endpoint_url, bounded=True)

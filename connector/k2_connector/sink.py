@@ -136,6 +136,10 @@ class KinesisSink:
             # frame does not suspend), so give the flusher its turn here.
             await asyncio.sleep(0)
 
+    def close(self) -> None:
+        """Release the journal (after `persist`): the next connector may take it over."""
+        self._journal.close()
+
     def _write_spill(self) -> None:
         if self._spill:
             self._journal.append(self._spill)

@@ -129,7 +129,7 @@ def test_a_frame_kinesis_refuses_for_good_is_found_by_bisecting_and_set_aside(st
     """A put Kinesis rejects as invalid (not throttled, not down) is split until the one frame
     it refuses is alone; that frame is dead-lettered, as a trade (an alarm), the rest lands."""
     kinesis, name = stream
-    poisoned = {frame("spot_trade", t=WANT["BTCUSDT"][100], E=1)}
+    poisoned = {frame("spot_trade", t=WANT["BTCUSDT"][100], q="0.03000000")}
 
     class RefusesOneFrame:
         def __init__(self, writer: KinesisWriter) -> None:

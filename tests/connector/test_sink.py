@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from k2_connector.journal import Journal
+from k2_connector.journal import Journal, JournalBusyError
 from k2_connector.sink import KinesisSink, Level
 
 pytestmark = pytest.mark.unit
@@ -99,6 +99,15 @@ def test_journal_survives_a_restart_and_ignores_a_torn_tail(tmp_path):
     journal.commit(offset)
     with (tmp_path / "journal.bin").open("ab") as torn:
         torn.write(b"\x00\x00\x01")  # a crash in the middle of a length prefix
+    journal.close()  # the process is gone
     reopened = Journal(tmp_path)
     assert reopened.peek(10)[0] == frames(1, start=2)
     assert batch == frames(2)
+
+
+def test_one_connector_at_a_time_owns_a_journal_directory(tmp_path):
+    first = Journal(tmp_path)
+    with pytest.raises(JournalBusyError):
+        Journal(tmp_path)  # another connector pointed at the same directory
+    first.close()
+    Journal(tmp_path).close()  # released: the next one takes it

@@ -94,6 +94,7 @@ def hostile_session(
         duplicate_frames=0,
     )
     out: list[RecordedFrame] = []
+    genuine: list[RecordedFrame] = []  # the trades sent so far, for re-sending
     for index, recorded in enumerate(clean):
         if index == absent_index:
             continue
@@ -101,6 +102,7 @@ def hostile_session(
         if b'"e":"trade"' in recorded.frame:
             symbol, trade_id = _symbol_and_id(recorded.frame)
             expected.trade_ids[symbol].add(trade_id)
+            genuine.append(recorded)
         if rng.random() < hostile_share:
             kind = rng.choice(sorted(HOSTILE))
             symbol = rng.choice(SYMBOLS)
@@ -108,10 +110,10 @@ def hostile_session(
             out.append(RecordedFrame(recorded.receive_ns, raw))
             expected.dead_letters[HOSTILE[kind].value] += 1
         if rng.random() < 0.004:  # a burst: the last few trades again, at once
-            burst = [f for f in out[-12:] if b'"e":"trade"' in f.frame]
+            burst = genuine[-rng.randint(2, 8) :]
             out += [RecordedFrame(recorded.receive_ns, f.frame) for f in burst]
             expected.duplicate_frames += len(burst)
-    resent = [f for f in out[len(out) // 3 : len(out) // 3 + 60] if b'"e":"trade"' in f.frame]
+    resent = genuine[len(genuine) // 3 : len(genuine) // 3 + rng.randint(20, 60)]
     last_ns = out[-1].receive_ns
     out += [RecordedFrame(last_ns, f.frame) for f in resent]  # a range sent again, later
     expected.duplicate_frames += len(resent)

@@ -27,6 +27,7 @@ from k2_devtools.local.options import LOCAL_MAPPING
 from k2_devtools.local.pipeline import (
     LOCAL_CONNECTIONS,
     LOCAL_HANDLER_ENV,
+    StreamEnd,
     local_stack,
     normalize_event_source,
     stream_through_connector,
@@ -57,12 +58,12 @@ class Pipeline:
         """One connector over the whole session (or until `duration_s`) from the replay
         server (with its `faults`); True if every trade was delivered."""
         expected = parse_frames([f.frame for f in self.frames]).trades
-        _, complete = asyncio.run(stream_through_connector(
+        _, end = asyncio.run(stream_through_connector(
             self.frames, expected, self.writer.put_frames, self.journal, lambda *_: None,
             timeout_s=120, duration_s=duration_s, speed=speed, faults=faults,
             connection=connection,
         ))  # fmt: skip
-        return complete
+        return end is StreamEnd.COMPLETE
 
     def event_source(self, batch_size: int = LOCAL_MAPPING.batch_size) -> KinesisEventSource:
         mapping = replace(LOCAL_MAPPING, batch_size=batch_size)

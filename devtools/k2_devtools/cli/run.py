@@ -128,10 +128,16 @@ def run(
 
 def _connector_line(stats: dict[str, int]) -> str:
     return (
-        f"connector      {stats['frames_forwarded']:,} frames forwarded from the websocket, "
-        f"{stats['backfilled']:,} backfilled over REST, {stats['duplicates']:,} duplicates "
-        f"dropped, {stats['gaps']:,} gaps, {stats['reconnects']:,} reconnects"
+        f"connector      {stats['trades_forwarded']:,} distinct trades forwarded "
+        f"({stats['backfilled']:,} of them backfilled over REST), {stats['duplicates']:,} "
+        f"duplicates dropped, {stats['unsubscribed']:,} trades of unsubscribed symbols, "
+        f"{stats['dead_letters']:,} frames Kinesis cannot take, {stats['gaps']:,} gaps, "
+        f"{stats['reconnects']:,} reconnects"
     )
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count:,}" for name, count in counts.items()) or "none"
 
 
 def _latency_line(latency_s: dict[str, float]) -> str:
@@ -169,6 +175,8 @@ def format_report(report: RunReport, elapsed_s: float) -> str:
         f"normalize      {report.event_source['invocations']:,} invocations "
         f"({report.event_source['retries']:,} retried); dead letters {report.dead_letters:,}; "
         f"failed batches (SQS) {report.failed_batches:,}",
+        f"dead letters   {_counts(report.dead_letters_by_reason)}",
+        f"gap trade ids  {_counts(report.gaps)}",
         _latency_line(report.latency_s),
         _lake_line(report),
         "",
@@ -187,5 +195,7 @@ def format_report(report: RunReport, elapsed_s: float) -> str:
                 f"{bar['trades']:>8,}"
             )
     verdict = "OK: every trade landed exactly once" if report.ok else "FAILED: see counts above"
+    if report.stopped:
+        verdict = f"STOPPED ({report.stopped}): the counts above are what landed by then"
     lines += ["", f"{verdict} ({elapsed_s:.1f} s)"]
     return "\n".join(lines)

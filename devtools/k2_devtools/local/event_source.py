@@ -87,9 +87,12 @@ class KinesisEventSource:
     def stream_arn(self) -> str:
         return f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{self.stream_name}"
 
-    def drain(self, on_batch: Callable[[ShardProgress], None] | None = None) -> None:
-        """Deliver every record now in the stream; shards take turns, each in order."""
-        while self._step_every_shard(on_batch):
+    def drain(
+        self, on_batch: Callable[[ShardProgress], None] | None = None, stop: Event | None = None
+    ) -> None:
+        """Deliver every record now in the stream (or until `stop` is set, between batches);
+        shards take turns, each in order."""
+        while not (stop is not None and stop.is_set()) and self._step_every_shard(on_batch):
             pass
 
     def poll(self, stop: Event, on_batch: Callable[[ShardProgress], None] | None = None) -> None:

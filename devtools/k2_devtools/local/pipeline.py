@@ -3,20 +3,29 @@
 source frames (generator or recordings) -> Binance-compatible replay server -> the connector
 over a real websocket -> Kinesis (KPL-aggregated PutRecords) -> local event source mapping,
 polling while the connector writes -> normalize handler, in-process -> Parquet in S3 + Glue
-partitions -> read back -> per-symbol expected / landed / missing / duplicated, dead letters,
-on-failure (SQS) records, latency, OHLCV bars.
+partitions -> read back -> per-symbol expected / landed / missing / duplicated, dead letters by
+reason, gaps by cause, on-failure (SQS) records, latency, OHLCV bars.
+
+It ends in bounded time on any input: the connector stage is complete once every distinct
+trade id of the source was forwarded or recorded as a gap, and stops early after
+`idle_timeout_s` without progress; SIGTERM or Ctrl-C at any stage stops within seconds, and
+the summary says what landed by then and where the run was stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import signal
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, ExitStack
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +37,7 @@ import pyarrow.compute as pc
 from k2.adapters import aws
 from k2.adapters.iceberg import TradesCommitter, partition_stats, read_trades
 from k2.adapters.kinesis.writer import KinesisWriter
-from k2.adapters.staging.reader import read_staging
+from k2.adapters.staging.reader import read_staging, staging_row_schema
 from k2.binance.frames import ParsedFrames, parse_frames
 from k2.binance.generator import generate_frames
 from k2.binance.recording import RecordedFrame, read_recordings
@@ -38,6 +47,7 @@ from k2.config import (
     LakeSettings,
     MappingSettings,
 )
+from k2.domain import schema
 from k2.domain.bars import ohlcv
 from k2.domain.lake.reconcile import SymbolReport, reconcile
 from k2_connector.app import Connector, ConnectorSettings
@@ -82,6 +92,11 @@ class RunReport:
     # The committer's run and the Iceberg table reconciled like staging (None: no Glue here).
     lake: dict[str, Any] | None = None
     lake_symbols: list[SymbolReport] | None = None
+    dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
+    # Trade ids in gaps the connector saw, by outcome: filled over REST, absent from the source
+    # (nobody can deliver them), or in the source but not delivered by REST.
+    gaps: dict[str, int] = field(default_factory=dict)
+    stopped: str | None = None  # why the run ended before the source did (signal, no progress)
 
     @property
     def lost(self) -> int:
@@ -89,29 +104,80 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        delivered = self.failed_batches == 0 and self.dead_letters == self.rejected_in_source
-        return delivered and _exact(self.symbols) and _exact(self.lake_symbols or [])
+        accounted = self.dead_letters + self.connector.get("dead_letters", 0)
+        delivered = self.failed_batches == 0 and accounted == self.rejected_in_source
+        exact = _exact(self.symbols) and _exact(self.lake_symbols or [])
+        return delivered and exact and self.stopped is None
 
     def to_json(self) -> bytes:
         body = asdict(self) | {"ok": self.ok, "lost": self.lost}
         return orjson.dumps(body, default=str, option=orjson.OPT_INDENT_2)
 
 
+class StreamEnd(Enum):
+    """How the connector stage ended."""
+
+    COMPLETE = "every trade id of the source forwarded or recorded as a gap"
+    IDLE = "no progress"
+    TIMEOUT = "time limit"
+    DURATION = "--duration reached"
+    INTERRUPTED = "interrupted"
+    NO_TRADES = "the source holds no trade: nothing to subscribe to"
+
+
+@dataclass
+class Interruption:
+    """A SIGTERM or Ctrl-C received during `k2 run`, and the stage it came in."""
+
+    stage: str = "setup"
+    signal_name: str | None = None
+    event: threading.Event = field(default_factory=threading.Event)
+
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+    def describe(self) -> str | None:
+        return f"{self.signal_name} during {self.stage}" if self.requested() else None
+
+
+@contextmanager
+def interruptible() -> Iterator[Interruption]:
+    """SIGTERM and SIGINT set the interruption instead of killing the run (each stage checks
+    it); the previous handlers come back afterwards. Outside the main thread: no handlers."""
+    interruption = Interruption()
+    if threading.current_thread() is not threading.main_thread():
+        yield interruption
+        return
+
+    def note(signum: int, _: object) -> None:
+        interruption.signal_name = signal.Signals(signum).name
+        interruption.event.set()
+
+    previous = {signum: signal.signal(signum, note) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield interruption
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def run(options: RunOptions, progress: Progress | None = None) -> RunReport:
     say = progress or (lambda stage, done, total: None)
     with ExitStack() as stack:
+        interruption = stack.enter_context(interruptible())
         endpoint = options.endpoint_url or stack.enter_context(embedded_endpoint())
         stack.enter_context(endpoint_environment(endpoint))
         stack.enter_context(scoped_environment(LOCAL_HANDLER_ENV))
         local = local_stack(options.endpoint_url, options.shards)
         stack.enter_context(scoped_environment(local.lake.as_env()))
         failure_queue_url = create_resources(local)
-        return _run_on(options, local, endpoint, failure_queue_url, say)
+        return _run_on(options, local, endpoint, failure_queue_url, say, interruption)
 
 
 def local_stack(endpoint_url: str | None, shards: int) -> LocalStack:
     """Default names on a fresh embedded endpoint; on a shared external one (LocalStack) a
-    per-run suffix, so that reconciliation never counts an earlier run's rows."""
+    per-run suffix on every resource - stream, buckets, queue and the Glue database that holds
+    the staging and Iceberg tables - so that a run never counts, or commits into, another's."""
     lake = LakeSettings.from_env()
     if not endpoint_url:
         return LocalStack(lake=lake, shards=shards)
@@ -120,7 +186,7 @@ def local_stack(endpoint_url: str | None, shards: int) -> LocalStack:
         lake,
         bucket=lake.bucket + suffix,
         dead_letter_bucket=lake.dead_letter_bucket + suffix,
-        staging_table=lake.staging_table + suffix.replace("-", "_"),
+        glue_database=lake.glue_database + suffix.replace("-", "_"),
     )
     return LocalStack(
         lake=lake,
@@ -149,27 +215,32 @@ def normalize_event_source(
 
 
 def _run_on(
-    options: RunOptions, local: LocalStack, endpoint: str, failure_queue_url: str, say: Progress
-) -> RunReport:
+    options: RunOptions, local: LocalStack, endpoint: str, failure_queue_url: str, say: Progress,
+    interruption: Interruption,
+) -> RunReport:  # fmt: skip
     seconds: dict[str, float] = {}
     writer = KinesisWriter(aws.client("kinesis", endpoint), local.stream_name)
     forwarded = ForwardedFrames(writer.put_frames)
     event_source = normalize_event_source(local, options.mapping, failure_queue_url)
     started = time.perf_counter()
+    interruption.stage = "connector"
     with polling(event_source), tempfile.TemporaryDirectory(prefix="k2-connector-") as journal:
-        streamed = _stream(options, forwarded, Path(journal), say)
+        streamed = _stream(options, forwarded, Path(journal), say, interruption)
     seconds["connector"] = time.perf_counter() - started
 
     def on_batch(_: ShardProgress) -> None:
         say("normalize", sum(s.records for s in event_source.shards.values()), writer.stats.records)
 
     started = time.perf_counter()
-    event_source.drain(on_batch)
-    say("normalize", writer.stats.records, writer.stats.records)
+    if not interruption.requested():
+        interruption.stage = "normalize"
+        event_source.drain(on_batch, stop=interruption.event)
+        say("normalize", writer.stats.records, writer.stats.records)
     seconds["normalize_after_connector"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    landed = read_staging(local.lake)
+    landed = _staged_rows(local.lake)
+    by_reason = dead_letters_by_reason(local.lake)
     report = RunReport(
         source=streamed.source,
         endpoint=endpoint,
@@ -177,7 +248,7 @@ def _run_on(
         trade_frames=streamed.expected.trades.num_rows,
         non_trade_frames=len(streamed.expected.non_trades),
         rejected_in_source=len(streamed.expected.rejections),
-        dead_letters=count_dead_letters(local.lake),
+        dead_letters=sum(by_reason.values()),
         failed_batches=count_messages(failure_queue_url, local.lake.endpoint_url),
         symbols=reconcile(streamed.expected.trades, landed),
         kinesis=asdict(writer.stats),
@@ -190,13 +261,26 @@ def _run_on(
         latency_s=percentiles(event_source.latencies()),
         seconds=seconds,
         bars=ohlcv(landed, "1m").slice(0, options.bars).to_pylist() if options.bars else [],
+        dead_letters_by_reason=dict(sorted(by_reason.items())),
+        gaps=streamed.gaps,
+        stopped=streamed.stopped,
     )
     seconds["reconcile"] = time.perf_counter() - started
-    if local.lake.glue_catalog:
+    if local.lake.glue_catalog and not interruption.requested():
+        interruption.stage = "commit"
         started = time.perf_counter()
         report.lake, report.lake_symbols = commit_and_reconcile(local.lake, streamed.expected)
         seconds["lake_commit"] = time.perf_counter() - started
+    report.stopped = interruption.describe() or report.stopped
     return report
+
+
+def _staged_rows(lake: LakeSettings) -> pa.Table:
+    """Every staging row; none when nothing landed (no staging prefix exists yet)."""
+    try:
+        return read_staging(lake)
+    except FileNotFoundError:
+        return staging_row_schema().empty_table().select([*schema.field_names(), "trade_date"])
 
 
 def commit_and_reconcile(
@@ -226,27 +310,69 @@ class _Streamed:
     frames_read: int
     expected: ParsedFrames  # what the lake must hold
     connector: Connector
+    gaps: dict[str, int] = field(default_factory=dict)
+    stopped: str | None = None
 
 
 def _stream(
-    options: RunOptions, forwarded: ForwardedFrames, journal: Path, say: Progress
-) -> _Streamed:
+    options: RunOptions, forwarded: ForwardedFrames, journal: Path, say: Progress,
+    interruption: Interruption,
+) -> _Streamed:  # fmt: skip
     """Run the connector on the chosen source; say what the lake must then hold: every trade
     of the source, or - for an open-ended source - every trade the connector sent."""
     if options.live:
-        connector = asyncio.run(stream_live(options, forwarded.write, journal, say))
+        connector = asyncio.run(stream_live(options, forwarded.write, journal, say, interruption))
         expected = parse_frames(forwarded.frames)
-        return _Streamed(_live_source(options), connector.stats.frames_in, expected, connector)
+        gaps = gap_outcomes(journal, None)
+        return _Streamed(_live_source(options), connector.stats.frames_in, expected, connector,
+                         gaps)  # fmt: skip
     source, frames = _source_frames(options)
     expected = parse_frames([recorded.frame for recorded in frames])
-    connector, complete = asyncio.run(
+    if expected.trades.num_rows == 0:
+        idle = Connector(ConnectorSettings(symbols=(), journal_dir=journal), forwarded.write)
+        return _Streamed(source, len(frames), expected, idle, {}, StreamEnd.NO_TRADES.value)
+    connector, end = asyncio.run(
         stream_through_connector(frames, expected.trades, forwarded.write, journal, say,
-                                 duration_s=options.duration_s)
+                                 duration_s=options.duration_s, interruption=interruption)
     )  # fmt: skip
-    if not complete:  # cut short by --duration (or the timeout): expect what was sent
-        source += f" (stopped after {options.duration_s or 600:g} s)"
+    gaps = gap_outcomes(journal, source_trade_ids(expected.trades))
+    stopped = None if end in (StreamEnd.COMPLETE, StreamEnd.DURATION) else end.value
+    if end is not StreamEnd.COMPLETE:  # cut short: expect what was sent
+        source += f" (connector stopped: {end.value})"
         expected = parse_frames(forwarded.frames)
-    return _Streamed(source, len(frames), expected, connector)
+    return _Streamed(source, len(frames), expected, connector, gaps, stopped)
+
+
+def source_trade_ids(trades: pa.Table) -> dict[str, set[int]]:
+    """symbol -> the distinct spot trade ids of a parsed source."""
+    spot = trades.filter(pc.equal(trades["market"], "spot"))
+    ids: dict[str, set[int]] = {}
+    for symbol, trade_id in zip(spot["symbol"].to_pylist(), spot["source_id"].to_pylist(),
+                                strict=True):  # fmt: skip
+        ids.setdefault(symbol, set()).add(trade_id)
+    return ids
+
+
+def gap_outcomes(journal: Path, source_ids: dict[str, set[int]] | None) -> dict[str, int]:
+    """Trade ids of the gaps the connector recorded (gaps.jsonl), by their last status: filled
+    over REST; otherwise absent from the source, or in it but not delivered by REST (with no
+    source to compare, as live, every unfilled id counts as the latter)."""
+    log = journal / "gaps.jsonl"
+    final: dict[tuple[str, int, int], str] = {}
+    for line in log.read_text().splitlines() if log.exists() else []:
+        entry = json.loads(line)
+        final[entry["symbol"], entry["first_id"], entry["last_id"]] = entry["status"]
+    outcomes: Counter[str] = Counter()
+    for (stream, first, last), status in final.items():
+        if status == "filled":
+            outcomes["filled"] += last - first + 1
+            continue
+        known = (source_ids or {}).get(stream.partition("@")[0], set())
+        in_source = sum(1 for trade_id in range(first, last + 1) if trade_id in known)
+        outcomes["unfilled_by_rest"] += in_source if source_ids is not None else last - first + 1
+        if source_ids is not None:
+            outcomes["absent_from_source"] += last - first + 1 - in_source
+    return dict(sorted(outcomes.items()))
 
 
 def polling(event_source: KinesisEventSource) -> AbstractContextManager[None]:
@@ -266,7 +392,10 @@ def _connector_stats(connector: Connector) -> dict[str, int]:
     return {
         "frames_in": connector.stats.frames_in,
         "frames_forwarded": connector.stats.frames_forwarded,
+        "trades_forwarded": connector.stats.trades_forwarded,
         "duplicates": connector.stats.duplicates,
+        "unsubscribed": connector.stats.unsubscribed,
+        "dead_letters": connector.stats.dead_letters,
         "gaps": connector.stats.gaps,
         "backfilled": connector.stats.backfilled,
         "reconnects": sum(connector.stats.reconnects.values()),
@@ -296,57 +425,96 @@ async def stream_through_connector(
     speed: float = 0.0,
     faults: Faults | None = None,
     connection: ConnectionSettings = LOCAL_CONNECTIONS,
-) -> tuple[Connector, bool]:
+    idle_timeout_s: float = 30.0,
+    interruption: Interruption | None = None,
+) -> tuple[Connector, StreamEnd]:
     """Serve `frames` like Binance (at `speed` x the recorded pace; 0: as fast as possible)
-    to a connector writing to Kinesis; return once
-    every expected trade id has been forwarded and the connector's sink is drained (True),
-    or when `duration_s` (or the timeout) has passed (False)."""
-    last_ids = {
-        row["symbol"]: row["source_id_max"]
-        for row in expected_trades.filter(pc.equal(expected_trades["market"], "spot"))
-        .group_by("symbol")
-        .aggregate([("source_id", "max")])
-        .to_pylist()
-    }
+    to a connector writing to Kinesis, until every distinct expected trade id is forwarded or
+    in a settled gap and the connector's sink is drained (COMPLETE); or until the duration,
+    the timeout, `idle_timeout_s` without progress once the source has played, or an
+    interruption. Progress counts distinct trade ids, never duplicates."""
+    source_ids = source_trade_ids(expected_trades)
+    total = sum(map(len, source_ids.values()))
     async with ReplayServer(frames, speed=speed, faults=faults) as server:
         settings = ConnectorSettings(
-            symbols=tuple(sorted(last_ids)), ws_base_url=server.url,
+            symbols=tuple(sorted(source_ids)), ws_base_url=server.url,
             rest_base_url=server.rest_url, connection=connection,
-            journal_dir=journal_dir, flush_interval_s=0.05,
+            journal_dir=journal_dir, flush_interval_s=0.05, handles_sigterm=False,
+            backfill_retry_cap_s=2.0,  # the replay server answers at once, or never will
         )  # fmt: skip
         connector = Connector(settings, write)
         running = asyncio.create_task(connector.run())
-        deadline = time.monotonic() + min(timeout_s, duration_s or timeout_s)
-        total = expected_trades.num_rows
-        while not (complete := _caught_up(connector, last_ids, server)):
-            if time.monotonic() >= deadline:
-                break
-            say("connector", min(connector.sink.stats.frames_out, total), total)
+        watch = _Watch(connector, server, source_ids, timeout_s, duration_s, idle_timeout_s)
+        while (end := watch.end(interruption)) is None:
+            say("connector", min(connector.stats.trades_forwarded, total), total)
             await asyncio.sleep(0.2)
-        say("connector", total, total)
+        say("connector", min(connector.stats.trades_forwarded, total), total)
         connector.stop()
         await running
-    return connector, complete
+    return connector, end
+
+
+class _Watch:
+    """Decides when the connector stage ends (see stream_through_connector)."""
+
+    def __init__(
+        self, connector: Connector, server: ReplayServer, source_ids: dict[str, set[int]],
+        timeout_s: float, duration_s: float | None, idle_timeout_s: float,
+    ) -> None:  # fmt: skip
+        self._connector, self._server = connector, server
+        self._last_ids = {symbol: max(ids) for symbol, ids in source_ids.items()}
+        now = time.monotonic()
+        self._deadline = now + min(timeout_s, duration_s or timeout_s)
+        self._by_duration = duration_s is not None and duration_s < timeout_s
+        self._idle_timeout_s, self._last_change = idle_timeout_s, now
+        self._last_seen: tuple[int | bool, ...] = ()
+
+    def end(self, interruption: Interruption | None) -> StreamEnd | None:
+        now = time.monotonic()
+        if interruption is not None and interruption.requested():
+            return StreamEnd.INTERRUPTED
+        if self._caught_up():
+            return StreamEnd.COMPLETE
+        if now >= self._deadline:
+            return StreamEnd.DURATION if self._by_duration else StreamEnd.TIMEOUT
+        stats = self._connector.stats
+        seen = (stats.frames_in, stats.trades_forwarded, stats.backfilled, stats.duplicates,
+                self._connector.backfilling, self._connector.sink.drained)  # fmt: skip
+        if seen != self._last_seen or not self._server.finished.is_set():
+            self._last_seen, self._last_change = seen, now
+        return StreamEnd.IDLE if now - self._last_change > self._idle_timeout_s else None
+
+    def _caught_up(self) -> bool:
+        """The source has played, every symbol reached its last id, no backfill is running
+        (every gap is filled or recorded as unfilled) and Kinesis holds everything."""
+        connector = self._connector
+        seen_all = all(
+            (connector.sequencer.highest(f"{symbol}@trade") or -1) >= last_id
+            for symbol, last_id in self._last_ids.items()
+        )
+        settled = not connector.backfilling and connector.sink.drained
+        return self._server.finished.is_set() and seen_all and settled
 
 
 async def stream_live(
     options: RunOptions, write: Callable[[Sequence[bytes]], None], journal_dir: Path,
-    say: Progress,
+    say: Progress, interruption: Interruption,
 ) -> Connector:  # fmt: skip
     """The connector on `options.ws_url` (Binance by default) until the duration passes or
     Ctrl-C / SIGTERM; it then flushes everything it read to Kinesis."""
     settings = ConnectorSettings(
         symbols=tuple(s.upper() for s in options.symbols), ws_base_url=options.ws_url,
         rest_base_url=options.rest_url, journal_dir=journal_dir, flush_interval_s=0.2,
+        handles_sigterm=False,
     )  # fmt: skip
     connector = Connector(settings, write)
-    running = asyncio.create_task(connector.run())  # stops itself on SIGTERM
-    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, connector.stop)
+    running = asyncio.create_task(connector.run())
     started = time.monotonic()
     total = int(options.duration_s or 0)
     while not running.done():
         elapsed = time.monotonic() - started
-        if options.duration_s is not None and elapsed >= options.duration_s:
+        over = options.duration_s is not None and elapsed >= options.duration_s
+        if over or interruption.requested():
             connector.stop()
             break
         say("live", int(elapsed), total)
@@ -374,21 +542,20 @@ def _live_source(options: RunOptions) -> str:
     return f"live: {options.ws_url} ({', '.join(options.symbols)}), {how_long}"
 
 
-def _caught_up(connector: Connector, last_ids: dict[str, int], server: ReplayServer) -> bool:
-    seen_all = all(connector.sequencer.highest(f"{s}@trade") == i for s, i in last_ids.items())
-    settled = connector.open_gap_ids == 0 and not connector.backfilling
-    return server.finished.is_set() and seen_all and settled and connector.sink.drained
-
-
-def count_dead_letters(lake: LakeSettings) -> int:
+def dead_letters_by_reason(lake: LakeSettings) -> Counter[str]:
+    """The normalize function's dead letters in the lake, by reject code."""
     s3 = aws.client("s3", lake.endpoint_url)
-    total = 0
+    reasons: Counter[str] = Counter()
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=lake.dead_letter_bucket, Prefix=lake.dead_letter_prefix):
         for item in page.get("Contents", []):
             body = s3.get_object(Bucket=lake.dead_letter_bucket, Key=item["Key"])["Body"].read()
-            total += body.count(b"\n")
-    return total
+            reasons.update(json.loads(line)["reason"] for line in body.splitlines() if line)
+    return reasons
+
+
+def count_dead_letters(lake: LakeSettings) -> int:
+    return sum(dead_letters_by_reason(lake).values())
 
 
 def count_messages(queue_url: str, endpoint_url: str | None) -> int:

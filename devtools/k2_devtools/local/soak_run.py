@@ -43,6 +43,7 @@ from k2_devtools.local.event_source import KinesisEventSource
 from k2_devtools.local.options import LOCAL_MAPPING
 from k2_devtools.local.pipeline import (
     LOCAL_HANDLER_ENV,
+    StreamEnd,
     local_stack,
     normalize_event_source,
     percentiles,
@@ -136,7 +137,7 @@ def _replay_cycles(
             RecordedFrame(f.receive_ns, soak.shift_trade_ids(f.frame, offsets)) for f in frames
         ]
         expected = parse_frames([f.frame for f in shifted]).trades
-        _, complete = asyncio.run(
+        _, end = asyncio.run(
             stream_through_connector(
                 shifted,
                 expected,
@@ -147,8 +148,8 @@ def _replay_cycles(
                 speed=options.speed,
             )
         )
-        if not complete:
-            raise TimeoutError(f"cycle {cycle + 1}: the connector did not deliver the source")
+        if end is not StreamEnd.COMPLETE:
+            raise TimeoutError(f"cycle {cycle + 1}: the connector stopped: {end.value}")
         say(f"cycle {cycle + 1}/{cycles} sent: {expected.num_rows:,} trades")
     return cycles
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import gzip
 import heapq
 import io
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+log = logging.getLogger(__name__)
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -35,15 +37,26 @@ def open_recording(path: Path) -> io.BufferedIOBase:
 
 
 def read_recording(path: Path) -> Iterator[RecordedFrame]:
+    """The frames of a recording. A file cut short (a recorder killed mid-write) ends where it
+    was cut: a gzip stream that stops early ends after its last whole line, with a warning,
+    and a last line cut inside its frame is read as the partial frame it is (normalize
+    dead-letters it). A malformed line anywhere else is an error."""
     with open_recording(path) as lines:
-        for number, line in enumerate(lines, start=1):
-            line = line.rstrip(b"\r\n")
-            if not line:
-                continue
-            stamp, separator, frame = line.partition(b" ")
-            if not separator or not stamp.isdigit():
-                raise RecordingFormatError(f"{path}:{number}: expected '<receive_ns> <frame>'")
-            yield RecordedFrame(int(stamp), frame)
+        number = 0
+        try:
+            for number, raw in enumerate(lines, start=1):
+                line = raw.rstrip(b"\r\n")
+                if not line:
+                    continue
+                stamp, separator, frame = line.partition(b" ")
+                if not separator or not stamp.isdigit():
+                    if not raw.endswith(b"\n"):  # the cut came before the frame began
+                        log.warning("%s ends mid-line at line %d: ignored", path, number)
+                        return
+                    raise RecordingFormatError(f"{path}:{number}: expected '<receive_ns> <frame>'")
+                yield RecordedFrame(int(stamp), frame)
+        except EOFError:
+            log.warning("%s: the gzip stream ends early, after line %d", path, number)
 
 
 def read_recordings(paths: Iterable[Path]) -> Iterator[RecordedFrame]:

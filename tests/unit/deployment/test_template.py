@@ -77,7 +77,12 @@ ROLE_ACTIONS = {
         "glue:GetDatabase",
         "glue:GetTable",
     },
-    "ConnectorTaskRole": {"kinesis:PutRecords"},
+    "ConnectorTaskRole": {
+        "kinesis:PutRecords",
+        "s3:PutObject",
+        "elasticfilesystem:ClientMount",
+        "elasticfilesystem:ClientWrite",
+    },
     "ConnectorExecutionRole": {
         "ecr:GetAuthorizationToken",
         "ecr:BatchCheckLayerAvailability",
@@ -143,11 +148,17 @@ def test_no_wildcards_except_where_aws_requires_them(role_name):
     assert set(role["Properties"].get("ManagedPolicyArns", [])) <= ALLOWED_MANAGED_POLICIES
 
 
-def test_the_connector_can_only_put_records_on_the_trades_stream():
+def test_the_connector_puts_trades_writes_its_records_and_mounts_its_journal_nothing_else():
     role = resources_of_type(translated_template(), "AWS::IAM::Role")["ConnectorTaskRole"]
-    [statement] = allow_statements(role)
-    assert statement["Action"] == "kinesis:PutRecords"
-    assert statement["Resource"] == {"Fn::GetAtt": ["TradesStream", "Arn"]}
+    put, records, journal = allow_statements(role)
+    assert (put["Action"], put["Resource"]) == (
+        "kinesis:PutRecords", {"Fn::GetAtt": ["TradesStream", "Arn"]}
+    )  # fmt: skip
+    assert (records["Action"], records["Resource"]) == (
+        "s3:PutObject", {"Fn::Sub": "${DeadLetterBucket.Arn}/connector/*"}
+    )  # fmt: skip
+    assert "file-system/${ConnectorJournalFileSystem}" in journal["Resource"]["Fn::Sub"]
+    assert "elasticfilesystem:AccessPointArn" in journal["Condition"]["StringEquals"]
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -273,9 +284,28 @@ def test_the_connector_is_a_fargate_task_with_no_way_in():
     service = resources["ConnectorService"]["Properties"]
     task = resources["ConnectorTaskDefinition"]["Properties"]
     assert service["LaunchType"] == "FARGATE"
-    assert service["DeploymentConfiguration"]["MinimumHealthyPercent"] == 100  # no gap
     assert task["RequiresCompatibilities"] == ["FARGATE"]
     [container] = task["ContainerDefinitions"]
     assert container["ReadonlyRootFilesystem"] is True
     assert "/health" in " ".join(container["HealthCheck"]["Command"])
     assert "SecurityGroupIngress" not in resources["ConnectorSecurityGroup"]["Properties"]
+
+
+def test_the_connector_journal_outlives_the_task_and_a_stop_outlasts_the_drain():
+    """The journal is on EFS (a replacement task delivers what the last one journaled), one
+    connector holds it at a time (the old task stops before the new one starts), and the stop
+    timeout covers the drain deadline plus one Kinesis put in flight (~40 s)."""
+    resources = sam_template()["Resources"]
+    task = resources["ConnectorTaskDefinition"]["Properties"]
+    [volume] = task["Volumes"]
+    assert volume["EFSVolumeConfiguration"]["TransitEncryption"] == "ENABLED"
+    [container] = task["ContainerDefinitions"]
+    assert container["MountPoints"] == [
+        {"SourceVolume": volume["Name"], "ContainerPath": "/var/lib/k2-connector"}
+    ]
+    environment = {item["Name"]: item["Value"] for item in container["Environment"]}
+    assert container["StopTimeout"] >= float(environment["K2_DRAIN_DEADLINE_S"]) + 40
+    assert environment["K2_RECORDS_BUCKET"] == {"Ref": "DeadLetterBucket"}
+    deployment = resources["ConnectorService"]["Properties"]["DeploymentConfiguration"]
+    assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (0, 100)
+    assert resources["ConnectorJournalFileSystem"]["Properties"]["Encrypted"] is True
