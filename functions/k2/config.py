@@ -118,6 +118,10 @@ class QuerySettings:
     engine: str = "athena"  # or "local": DuckDB over the lake, for `k2 local up` / `k2 query`
     athena_workgroup: str = "primary"
     timeout_s: float = 25.0  # under the function URL's 30 s
+    # local engine: queries in this many worker processes, each under a memory limit (0: in
+    # the caller's process, as a one-shot `k2 query` does)
+    workers: int = 0
+    worker_memory_mb: int = 3_072
 
     @classmethod
     def from_env(cls) -> QuerySettings:
@@ -126,4 +130,6 @@ class QuerySettings:
             engine=os.environ.get("QUERY_ENGINE", "athena"),
             athena_workgroup=os.environ.get("ATHENA_WORKGROUP", "primary"),
             timeout_s=float(os.environ.get("QUERY_TIMEOUT_SECONDS", "25")),
+            workers=int(os.environ.get("QUERY_WORKERS", "0")),
+            worker_memory_mb=int(os.environ.get("QUERY_WORKER_MEMORY_MB", "3072")),
         )

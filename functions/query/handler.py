@@ -1,14 +1,18 @@
 """query: the lake's HTTP API, a Lambda function URL (payload 2.0) with AWS_IAM auth.
 
 GET /trades|/ohlcv|/latest|/symbols|/freshness?...  and  GET or POST /sql
-`format=json|csv|parquet` (default json). Bad requests are 400 with a message; a query past
-its time limit is 504; anything else is 500 with a request id and no internals.
-The same handler runs in AWS (Athena) and under `k2 local up` (DuckDB over the lake).
+`format=json|csv|parquet` (default json). A bad request, or a query the engine refuses as the
+caller's fault (unknown column, bad cast, overflow), is 400 with the reason; a query past a
+memory limit, or an answer over the 6 MB a function URL returns, is 413; past its time limit
+504; no free query worker 503; anything else is 500 with a request id and no internals.
+The same handler runs in AWS (Athena) and under `k2 local up` (DuckDB over the lake, each
+query in a worker process when QUERY_WORKERS is set: k2.adapters.query.isolated).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import sys
 from functools import cache
@@ -19,12 +23,20 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2.config import QuerySettings
-from k2.domain.query.engine import QueryEngine, QueryTimeoutError
+from k2.domain.query.engine import (
+    QueryBusyError,
+    QueryEngine,
+    QueryResourceError,
+    QueryTimeoutError,
+)
 from k2.domain.query.planner import plan
 from k2.domain.query.results import FORMATS, render, shape
 from k2.domain.query.spec import QueryError, parse_request
 
 logger = Logger(service="query", logger_handler=logging.StreamHandler(sys.stderr))
+
+
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024  # what a function URL returns at most (buffered)
 
 
 @cache
@@ -34,7 +46,12 @@ def engine(settings: QuerySettings) -> QueryEngine:
     if settings.engine == "local":
         from k2.adapters.query.duckdb_engine import LocalQueryEngine
 
-        return LocalQueryEngine(settings.lake)
+        if not settings.workers:
+            return LocalQueryEngine(settings.lake)
+        from k2.adapters.query.isolated import IsolatedQueryEngine, WorkerLimits
+
+        limits = WorkerLimits(workers=settings.workers, memory_mb=settings.worker_memory_mb)
+        return IsolatedQueryEngine(functools.partial(LocalQueryEngine, settings.lake), limits)
     if settings.engine == "athena":
         from k2.adapters.query.athena_engine import AthenaQueryEngine
 
@@ -53,11 +70,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         body = render(shape(spec, table), output)
     except QueryError as error:
         return _error(400, str(error))
+    except QueryResourceError as error:
+        return _error(413, str(error))
+    except QueryBusyError as error:
+        return _error(503, str(error))
     except QueryTimeoutError as error:
         return _error(504, str(error))
     except Exception:
         logger.exception("query failed")
         return _error(500, f"internal error; request id {context.aws_request_id}")
+    if len(body) > MAX_RESPONSE_BYTES:
+        return _error(413, f"the answer is {len(body) / 2**20:.1f} MB, over the 6 MB a function "
+                      "URL returns: narrow the query, or page it (trades: cursor)")  # fmt: skip
     return _response(200, body, FORMATS[output])
 
 
@@ -78,7 +102,10 @@ def parse_http(event: dict[str, Any]) -> tuple[str, dict[str, str], str]:
 
 def _body_params(event: dict[str, Any]) -> dict[str, str]:
     raw = event.get("body") or ""
-    text = base64.b64decode(raw).decode() if event.get("isBase64Encoded") else raw
+    try:
+        text = base64.b64decode(raw).decode() if event.get("isBase64Encoded") else raw
+    except (UnicodeDecodeError, ValueError) as error:
+        raise QueryError("the request body is not UTF-8 text") from error
     if not text.lstrip().startswith("{"):
         return {"sql": text}
     try:

@@ -4,4 +4,5 @@ import sys
 
 from k2_devtools.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":  # query workers (spawned) import this module too: run nothing then
+    sys.exit(main())

@@ -41,9 +41,10 @@ from k2.adapters.query.file_cache import DataFileCache
 from k2.adapters.staging.reader import s3_filesystem, staging_dataset, staging_row_schema
 from k2.config import LakeSettings
 from k2.domain import schema
-from k2.domain.query.engine import QueryTimeoutError
+from k2.domain.query.engine import QueryResourceError, QueryTimeoutError
 from k2.domain.query.planner import Plan, Scope
 from k2.domain.query.relation import source_columns, trades_relation_sql
+from k2.domain.query.spec import QueryError
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -250,5 +251,16 @@ def _run_with_timeout(
         return connection.sql(sql, params=params).to_arrow_table()
     except duckdb.InterruptException as error:
         raise QueryTimeoutError(f"query ran longer than {timeout_s:g} s") from error
+    except USER_ERRORS as error:  # the query's own fault: the caller gets the engine's words
+        raise QueryError(f"the query failed: {str(error).splitlines()[0][:300]}") from error
+    except duckdb.OutOfMemoryException as error:
+        raise QueryResourceError(f"the query needs more memory: {error}") from error
     finally:
         timer.cancel()
+
+
+# DuckDB errors a query causes itself (unknown column, bad cast, overflow, ...): HTTP 400.
+USER_ERRORS = (
+    duckdb.BinderException, duckdb.ParserException, duckdb.ConversionException,
+    duckdb.OutOfRangeException, duckdb.InvalidInputException, duckdb.NotImplementedException,
+)  # fmt: skip
