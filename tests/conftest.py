@@ -9,12 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, cast
 
-import boto3
 import pytest
 from moto import mock_aws
 
 from k2.adapters import aws
-from k2.adapters.staging.store import ensure_staging_table
 from k2.binance.generator import generate_frames
 from k2.binance.recording import write_recording
 from k2.config import LakeSettings
@@ -22,6 +20,7 @@ from k2_devtools.local.endpoint import LOCAL_CREDENTIALS, embedded_endpoint, res
 from k2_devtools.local.environment import scoped_environment
 from k2_devtools.local.pipeline import LOCAL_HANDLER_ENV
 from normalize import handler
+from tests.support.lake_files import create_lake
 from tests.support.recordings import BTC_RECORDING, ETH_RECORDING, RECORDINGS
 
 pytest_plugins = ["tests.support.resource_guard"]
@@ -33,16 +32,6 @@ def recordings() -> list[Path]:
     if missing:
         pytest.skip(f"recorded Binance session not found at {RECORDINGS} (shared/ not beside repo)")
     return [BTC_RECORDING, ETH_RECORDING]
-
-
-def create_lake(settings: LakeSettings) -> None:
-    s3 = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name="us-east-1")
-    s3.create_bucket(Bucket=settings.bucket)
-    if settings.glue_catalog:
-        glue = boto3.client("glue", endpoint_url=settings.endpoint_url, region_name="us-east-1")
-        ensure_staging_table(
-            glue, settings.glue_database, settings.staging_table, settings.staging_location
-        )
 
 
 @pytest.fixture(autouse=True)

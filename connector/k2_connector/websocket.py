@@ -37,6 +37,9 @@ class ConnectionSettings:
     open_timeout_s: float = 10.0
     ping_interval_s: float = 20.0  # our own pings: a dead link is noticed within ~2 intervals
     ping_timeout_s: float = 20.0
+    # a closing handshake the server does not answer (it is busy sending) holds a stop or a
+    # rotation this long at most; websockets' default of 10 s ate half the drain deadline
+    close_timeout_s: float = 2.0
     backoff_cap_s: float = 128.0  # reconnect delays: 1 s doubling up to this, full jitter
     stable_after_s: float = 60.0  # a connection up this long resets the backoff
 
@@ -69,6 +72,7 @@ class Connection:
             async with connect(
                 self.url, open_timeout=settings.open_timeout_s, max_size=2**22,
                 ping_interval=settings.ping_interval_s, ping_timeout=settings.ping_timeout_s,
+                close_timeout=settings.close_timeout_s,
             ) as websocket:  # fmt: skip
                 self.opened_at = time.monotonic()
                 self.opened.set()

@@ -110,14 +110,17 @@ class ReplayServer:
         ping_interval_s: float = 20.0,
         ping_timeout_s: float = 60.0,
         max_connection_s: float = 24 * 3600,
+        linger: bool = False,
     ) -> None:
-        """speed: 1.0 = recorded pace, 10.0 = ten times faster, 0 = as fast as possible."""
+        """speed: 1.0 = recorded pace, 10.0 = ten times faster, 0 = as fast as possible.
+        linger: once the recording is played, keep connections open and silent (a market
+        gone quiet) until the server stops, instead of closing them."""
         self._frames = _index(frames)
         self._trades_by_symbol = _trades_by_symbol(self._frames)
         self.speed, self.faults = speed, faults or Faults()
         self._host, self._port = host, port
         self._ping = (ping_interval_s, ping_timeout_s)
-        self._max_connection_s = max_connection_s
+        self._max_connection_s, self._linger = max_connection_s, linger
         self._clients: set[_Client] = set()
         self._published_up_to: dict[str, int] = {}  # symbol -> highest trade id published
         self._withheld: set[int] = set()  # trade ids the gap fault kept off the websocket
@@ -215,7 +218,7 @@ class ReplayServer:
         else:
             streams = {path.path.removeprefix("/ws/")}
         client = _Client(connection, streams, combined)
-        if self.finished.is_set():
+        if self.finished.is_set() and not self._linger:
             client.queue.put_nowait(None)  # the recording is over: nothing more will come
         self.stats.connections += 1
         self._clients.add(client)
@@ -300,8 +303,9 @@ class ReplayServer:
                 message = _message_for(client, frame)
                 if message is not None:
                     client.queue.put_nowait(message)
-        for client in list(self._clients):
-            client.queue.put_nowait(None)
+        if not self._linger:
+            for client in list(self._clients):
+                client.queue.put_nowait(None)
         self.finished.set()
 
 

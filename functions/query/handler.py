@@ -15,7 +15,7 @@ import base64
 import functools
 import logging
 import sys
-from functools import cache
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -39,8 +39,33 @@ logger = Logger(service="query", logger_handler=logging.StreamHandler(sys.stderr
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024  # what a function URL returns at most (buffered)
 
 
-@cache
+_ENGINES: dict[QuerySettings, QueryEngine] = {}  # one per configuration, kept warm
+
+
 def engine(settings: QuerySettings) -> QueryEngine:
+    if settings not in _ENGINES:
+        _ENGINES[settings] = _new_engine(settings)
+    return _ENGINES[settings]
+
+
+def warm_up(timeout_s: float = 60.0) -> bool:
+    """Start the engine this environment configures and wait for it (a local host's query
+    workers import DuckDB first); whether it started in `timeout_s`."""
+    started = engine(QuerySettings.from_env())
+    wait_started: Callable[[float], bool] | None = getattr(started, "wait_started", None)
+    return wait_started is None or wait_started(timeout_s)
+
+
+def close_engines() -> None:
+    """Let go of the engines (a local host stopping: its query worker processes end)."""
+    while _ENGINES:
+        _, closing = _ENGINES.popitem()
+        close: Callable[[], None] | None = getattr(closing, "close", None)
+        if close is not None:
+            close()
+
+
+def _new_engine(settings: QuerySettings) -> QueryEngine:
     """Chosen by QUERY_ENGINE; imports deferred so the Lambda package needs no DuckDB and a
     local run needs no awswrangler."""
     if settings.engine == "local":
@@ -49,9 +74,17 @@ def engine(settings: QuerySettings) -> QueryEngine:
         if not settings.workers:
             return LocalQueryEngine(settings.lake)
         from k2.adapters.query.isolated import IsolatedQueryEngine, WorkerLimits
+        from k2.adapters.query.shared import SharedAnswers
 
         limits = WorkerLimits(workers=settings.workers, memory_mb=settings.worker_memory_mb)
-        return IsolatedQueryEngine(functools.partial(LocalQueryEngine, settings.lake), limits)
+        # DuckDB's own limit at a quarter of the worker's address space (its imports alone
+        # reserve ~1.5 GB of it): DuckDB refuses first, with a clear error; the address-space
+        # limit catches what DuckDB does not account for
+        local = functools.partial(
+            LocalQueryEngine, settings.lake, memory_limit_mb=settings.worker_memory_mb // 4
+        )
+        workers = IsolatedQueryEngine(local, limits)
+        return SharedAnswers(workers)
     if settings.engine == "athena":
         from k2.adapters.query.athena_engine import AthenaQueryEngine
 

@@ -28,7 +28,7 @@ def k2_run(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     return result, time.monotonic() - started
 
 
-@pytest.mark.parametrize("seed", [3, 8])
+@pytest.mark.parametrize("seed", [3, pytest.param(8, marks=pytest.mark.slow)])
 def test_a_hostile_recording_lands_every_genuine_trade_once_and_accounts_for_the_rest(
     tmp_path: Path, seed: int
 ):
@@ -50,7 +50,7 @@ def test_a_hostile_recording_lands_every_genuine_trade_once_and_accounts_for_the
 
 def test_sigterm_in_the_middle_of_a_run_stops_it_within_seconds_with_a_summary(tmp_path: Path):
     process = subprocess.Popen(
-        [*K2, "run", "--trades-per-symbol", "40000", "--json"],
+        [*K2, "run", "--trades-per-symbol", "20000", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stderr is not None
@@ -59,7 +59,7 @@ def test_sigterm_in_the_middle_of_a_run_stops_it_within_seconds_with_a_summary(t
     signalled = time.monotonic()
     process.send_signal(signal.SIGTERM)
     stdout, _ = process.communicate(timeout=60)
-    assert time.monotonic() - signalled < 15
+    assert time.monotonic() - signalled < 10
     assert process.returncode == 1
     report = json.loads(stdout)
     assert report["stopped"] == "SIGTERM during connector"

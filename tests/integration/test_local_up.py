@@ -95,6 +95,8 @@ def test_local_up_serves_queries_while_running_and_stops_cleanly(stop_signal):
         process.kill()
     assert process.returncode == 0, stderr
     assert "stopped cleanly" in stdout
+    assert "the replay is over and every trade forwarded" in stderr  # the connector stopped
+    assert "reconnecting" not in stderr  # rather than knocking on a finished replay
     port = int(url.rsplit(":", 1)[1])
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port)):
         pass  # the HTTP server is gone with the process

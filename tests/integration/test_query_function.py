@@ -52,7 +52,7 @@ def session_lake(server_lake, recordings):
     frames = [recorded.frame for path in recordings for recorded in read_recording(path)]
     for event in kinesis_batches(frames):
         assert normalize(event, LocalLambdaContext("normalize")) == {"batchItemFailures": []}
-    query_function.engine.cache_clear()
+    query_function.close_engines()
     with scoped_environment({"QUERY_ENGINE": "local"}):
         yield server_lake
 

@@ -1,4 +1,5 @@
-"""Read what the handler wrote, straight from S3 objects (works with in-process moto)."""
+"""A lake to write into, and what the handler wrote read straight from S3 objects (works with
+in-process moto and moto server alike)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,18 @@ import json
 import boto3
 import pyarrow.parquet as pq
 
+from k2.adapters.staging.store import ensure_staging_table
 from k2.config import LakeSettings
+
+
+def create_lake(settings: LakeSettings) -> None:
+    s3 = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name="us-east-1")
+    s3.create_bucket(Bucket=settings.bucket)
+    if settings.glue_catalog:
+        glue = boto3.client("glue", endpoint_url=settings.endpoint_url, region_name="us-east-1")
+        ensure_staging_table(
+            glue, settings.glue_database, settings.staging_table, settings.staging_location
+        )
 
 
 def object_keys(bucket: str, prefix: str) -> list[str]:

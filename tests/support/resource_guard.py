@@ -6,7 +6,9 @@ counted), the process:
 - holds more than RSS_GROWTH_LIMIT more resident memory;
 - still runs a thread the test started (idle workers of thread pools aside: libraries such as
   pyiceberg keep a process-wide pool on purpose);
-- still has a child process the test started (replay servers, connectors, `k2` CLIs);
+- still has a child process the test started (replay servers, connectors, `k2` CLIs; under
+  the `replaces_workers` marker, a multiprocessing worker a pool started in place of one it
+  killed is its fixture's to stop);
 - still listens on a port the test opened (moto servers, replay servers, function URLs).
 Each tier's timeout is set here too: chaos 60 s, everything else the configured 300 s.
 """
@@ -68,13 +70,13 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
     result = yield
     before = item.stash.get(_BEFORE, None)
     if before is not None:  # None: setup failed and the call never ran
-        problems = _leaks(before)
+        problems = _leaks(before, pool_children=bool(item.get_closest_marker("replaces_workers")))
         if problems:
             pytest.fail(f"{item.nodeid} left behind: " + "; ".join(problems), pytrace=False)
     return result
 
 
-def _leaks(before: _Snapshot) -> list[str]:
+def _leaks(before: _Snapshot, pool_children: bool) -> list[str]:
     gc.collect()
     deadline = time.monotonic() + GRACE_S
     while True:
@@ -84,7 +86,11 @@ def _leaks(before: _Snapshot) -> list[str]:
             for t in after.threads - before.threads
             if t.is_alive() and not t.name.startswith(_POOL_WORKER_PREFIXES)
         ]
-        children = sorted(after.children - before.children)
+        children = sorted(
+            pid
+            for pid in after.children - before.children
+            if not (pool_children and _is_multiprocessing_worker(pid))
+        )
         ports = sorted(after.listening - before.listening)
         if not (threads or children or ports) or time.monotonic() > deadline:
             break
@@ -99,6 +105,13 @@ def _leaks(before: _Snapshot) -> list[str]:
     if ports:
         problems.append(f"listening sockets {ports}")
     return problems
+
+
+def _is_multiprocessing_worker(pid: int) -> bool:
+    try:
+        return "multiprocessing" in " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return False  # gone meanwhile: the next look will not see it
 
 
 _BEFORE = pytest.StashKey[_Snapshot]()

@@ -7,13 +7,16 @@ Used by `k2 local up` to serve the query function; the handler runs unchanged.
 from __future__ import annotations
 
 import base64
+import resource
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+import waitress
 
 from k2_devtools.local.lambda_context import LocalLambdaContext
 
@@ -60,63 +63,84 @@ def function_url_event(method: str, target: str, headers: dict[str, str], body: 
 
 
 class FunctionUrlServer:
-    """Serve `handler` on 127.0.0.1:`port` (0: a free one) in a background thread."""
+    """Serve `handler` on 127.0.0.1:`port` (0: a free one) in a background thread.
 
-    def __init__(self, handler: Handler, function_name: str, port: int = 0) -> None:
-        self._server = ThreadingHTTPServer(
-            ("127.0.0.1", port), _request_class(handler, function_name)
-        )
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="function-url")
+    waitress does the HTTP: a bounded pool of `threads` invoking the handler, at most
+    `connection_limit` open connections (beyond that it stops accepting until one closes),
+    idle, half-open or slow connections closed after `channel_timeout_s`, bodies over
+    Lambda's 6 MB answered 413 before they are read, a Content-Length that is not a plain
+    number answered 400, a POST without one 411. Slow or half-open clients cost a socket each
+    (the soft open-files limit is raised for them), never a thread.
+    """
+
+    def __init__(
+        self, handler: Handler, function_name: str, port: int = 0, threads: int = 8,
+        connection_limit: int = 1_000, channel_timeout_s: int = 10,
+    ) -> None:  # fmt: skip
+        _allow_open_files(connection_limit + 1_000)  # the host's own files and sockets too
+        self._server = waitress.create_server(
+            _wsgi_app(handler, function_name), host="127.0.0.1", port=port, threads=threads,
+            connection_limit=connection_limit, channel_timeout=channel_timeout_s,
+            cleanup_interval=2, max_request_body_size=MAX_BODY, asyncore_use_poll=True,
+            ident="k2-local", clear_untrusted_proxy_headers=True,
+        )  # fmt: skip
+        self._thread = threading.Thread(target=self._server.run, name="function-url")
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://127.0.0.1:{self._server.effective_port}"
 
     def __enter__(self) -> FunctionUrlServer:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        """Close the listening socket and every connection, then stop the threads."""
+        server = self._server
+        while server._map:  # as webtest's StopableWSGIServer stops waitress
+            for channel in list(server._map.values()):
+                if channel is server:  # no close event to handle: waitress would log one
+                    channel.close()
+                else:
+                    channel.handle_close()
+        server.task_dispatcher.shutdown()
         self._thread.join()
 
 
-def _request_class(handler: Handler, function_name: str) -> type[BaseHTTPRequestHandler]:
-    class FunctionUrlRequest(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self._invoke()
+def _allow_open_files(wanted: int) -> None:
+    """Raise the soft open-files limit towards `wanted` (laptops often start at 256 or 1,024)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
-        def do_POST(self) -> None:
-            self._invoke()
 
-        def _invoke(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self._reply(413, {"content-type": "application/json"},
-                            b'{"error": "request body is over 6 MB"}')  # fmt: skip
-                return
-            body = self.rfile.read(length) if length else b""
-            event = function_url_event(self.command, self.path, dict(self.headers.items()),
-                                       body, self.client_address[0])  # fmt: skip
-            response = handler(event, LocalLambdaContext(function_name, timeout_s=30))
-            payload = response.get("body") or ""
-            data = (
-                base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
-            )
-            self._reply(response.get("statusCode", 200), response.get("headers", {}), data)
+def _wsgi_app(handler: Handler, function_name: str) -> Callable[..., Iterable[bytes]]:
+    """The WSGI face of a function URL: the request as a payload-2.0 event, the handler's
+    response as the HTTP response."""
 
-        def _reply(self, status: int, headers: dict[str, str], data: bytes) -> None:
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        if method not in ("GET", "POST"):
+            start_response("405 Method Not Allowed", [("Content-Type", "application/json")])
+            return [b'{"error": "use GET, or POST for /sql"}']
+        if method == "POST" and "CONTENT_LENGTH" not in environ:
+            start_response("411 Length Required", [("Content-Type", "application/json")])
+            return [b'{"error": "a POST needs a Content-Length"}']
+        body = environ["wsgi.input"].read()
+        target = environ.get("PATH_INFO", "/")
+        if environ.get("QUERY_STRING"):
+            target += "?" + environ["QUERY_STRING"]
+        headers = {key[5:].replace("_", "-").title(): value for key, value in environ.items()
+                   if key.startswith("HTTP_")}  # fmt: skip
+        event = function_url_event(method, target, headers, body, environ.get("REMOTE_ADDR", ""))
+        response = handler(event, LocalLambdaContext(function_name, timeout_s=30))
+        payload = response.get("body") or ""
+        data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
+        status = int(response.get("statusCode", 200))
+        start_response(f"{status} {HTTPStatus(status).phrase}",
+                       [*response.get("headers", {}).items(),
+                        ("Content-Length", str(len(data)))])  # fmt: skip
+        return [data]
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # the stack's own progress line says what is going on
-
-    return FunctionUrlRequest
+    return app

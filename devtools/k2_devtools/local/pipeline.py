@@ -441,6 +441,7 @@ async def stream_through_connector(
             rest_base_url=server.rest_url, connection=connection,
             journal_dir=journal_dir, flush_interval_s=0.05, handles_sigterm=False,
             backfill_retry_cap_s=2.0,  # the replay server answers at once, or never will
+            drain_deadline_s=STOP_DRAIN_S,
         )  # fmt: skip
         connector = Connector(settings, write)
         running = asyncio.create_task(connector.run())
@@ -452,6 +453,12 @@ async def stream_through_connector(
         connector.stop()
         await running
     return connector, end
+
+
+# A stopped run (Ctrl-C, SIGTERM, a timeout) gives the connector this long to put what it
+# holds; the rest stays in this run's journal and the summary counts only what was sent.
+# Complete runs stop with nothing held, so this never cuts one short.
+STOP_DRAIN_S = 3.0
 
 
 class _Watch:

@@ -13,6 +13,7 @@ import asyncio
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, AsyncExitStack, ExitStack
 from dataclasses import dataclass, replace
@@ -62,14 +63,21 @@ def up(options: UpOptions, on_ready: Ready, on_status: Status) -> UpReport:
     with ExitStack() as stack:
         endpoint = options.endpoint_url or stack.enter_context(embedded_endpoint())
         stack.enter_context(endpoint_environment(endpoint))
-        stack.enter_context(scoped_environment(LOCAL_HANDLER_ENV | {"QUERY_ENGINE": "local"}))
+        # The query function runs each query in one of two worker processes: no query can
+        # take this process (the connector, normalize) down with it.
+        query_env = {"QUERY_ENGINE": "local", "QUERY_WORKERS": "2"}
+        stack.enter_context(scoped_environment(LOCAL_HANDLER_ENV | query_env))
         local = local_stack(options.endpoint_url, options.shards)
         stack.enter_context(scoped_environment(local.lake.as_env()))
         failure_queue_url = create_resources(local)
         event_source = normalize_event_source(local, options.mapping, failure_queue_url)
         writer = KinesisWriter(aws.client("kinesis", endpoint), local.stream_name)
+        from query.handler import close_engines, warm_up
         from query.handler import lambda_handler as query_handler  # the deployed handler
 
+        stack.callback(close_engines)  # after the server below has stopped
+        if not warm_up():
+            on_status("query workers are still starting: the first queries may wait")
         server = stack.enter_context(FunctionUrlServer(query_handler, "query", options.port))
         settings = ConnectorSettings(
             symbols=symbols, flush_interval_s=0.2,
@@ -81,7 +89,7 @@ def up(options: UpOptions, on_ready: Ready, on_status: Status) -> UpReport:
                 _stream_until_signal(
                     settings, frames, options, writer.put_frames,
                     lambda: on_ready(server.url, endpoint),
-                    lambda c: on_status(_status(c, event_source)),
+                    _unless_repeated(lambda c: _status(c, event_source), on_status), on_status,
                 )
             )  # fmt: skip
         on_status("stopping: delivering what is left in the stream, then a last commit")
@@ -112,29 +120,64 @@ def _source(options: UpOptions) -> tuple[list[RecordedFrame] | None, tuple[str, 
 async def _stream_until_signal(
     settings: ConnectorSettings, frames: list[RecordedFrame] | None, options: UpOptions,
     write: Callable[[Sequence[bytes]], None], ready: Callable[[], None],
-    status: Callable[[Connector], None],
+    status: Callable[[Connector], None], say: Status,
 ) -> Connector:  # fmt: skip
+    """The connector until Ctrl-C or SIGTERM; a replay that is over (every frame forwarded,
+    nothing held) stops the connector early - the source has nothing more to give and a
+    connection to it would only be refused again - and the stack goes on serving queries."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with AsyncExitStack() as sources:
+        server = None
         if frames is not None:
-            server = await sources.enter_async_context(ReplayServer(frames, speed=options.speed))
+            server = await sources.enter_async_context(
+                ReplayServer(frames, speed=options.speed, linger=True)
+            )
             settings = replace(settings, ws_base_url=server.url, rest_base_url=server.rest_url,
                                connection=LOCAL_CONNECTIONS)  # fmt: skip
-        connector = Connector(settings, write)
-        running = asyncio.create_task(connector.run())  # it stops itself on SIGTERM too
+        connector = Connector(replace(settings, handles_sigterm=False), write)
+        running = asyncio.create_task(connector.run())
         stopping = asyncio.create_task(stop.wait())
         ready()
-        while not (stopping.done() or running.done()):
-            await asyncio.wait({stopping, running}, timeout=options.status_every_s,
-                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-            status(connector)
+        status_due = time.monotonic() + options.status_every_s
+        while not stopping.done():
+            waiting = {stopping} if running.done() else {stopping, running}
+            await asyncio.wait(waiting, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+            if time.monotonic() >= status_due or stopping.done():
+                status(connector)
+                status_due = time.monotonic() + options.status_every_s
+            if server is not None and not running.done() and _replay_over(server, connector):
+                connector.stop()
+                await running
+                say("the replay is over and every trade forwarded; serving queries until "
+                    "Ctrl-C")  # fmt: skip
         connector.stop()
-        stopping.cancel()
         await running
     return connector
+
+
+def _replay_over(server: ReplayServer, connector: Connector, quiet_s: float = 0.5) -> bool:
+    """Everything served, received (nothing for `quiet_s`), backfilled and put to Kinesis."""
+    quiet = time.monotonic() - connector.last_frame_at > quiet_s
+    return (
+        server.finished.is_set() and quiet and connector.sink.drained and not connector.backfilling
+    )
+
+
+def _unless_repeated(
+    describe: Callable[[Connector], str], say: Status
+) -> Callable[[Connector], None]:
+    """Say the connector's status when it has changed since it was last said."""
+    said = [""]
+
+    def status(connector: Connector) -> None:
+        if (line := describe(connector)) != said[0]:
+            said[0] = line
+            say(line)
+
+    return status
 
 
 def _status(connector: Connector, event_source: KinesisEventSource) -> str:

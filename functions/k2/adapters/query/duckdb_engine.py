@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import operator
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
@@ -34,6 +35,7 @@ from pyiceberg.expressions import (
     Reference,
 )
 from pyiceberg.expressions.literals import literal
+from pyiceberg.table import Table
 from sqlglot import exp
 
 from k2.adapters.iceberg import trades_catalog
@@ -63,14 +65,57 @@ TimeSpan: TypeAlias = tuple[datetime, datetime] | None
 
 
 class LocalQueryEngine:
-    def __init__(self, lake: LakeSettings, table_name: str = "trades") -> None:
-        self._lake, self._table_name = lake, table_name
+    """`refresh_s`: how long a look at the lake (the table's current snapshot, the staging
+    files) serves queries before the next one looks again. Each look costs a catalog call
+    and S3 listings; within a second of it, answers are exact for the lake as it was."""
+
+    def __init__(
+        self, lake: LakeSettings, table_name: str = "trades", refresh_s: float = 1.0,
+        memory_limit_mb: int | None = None,
+    ) -> None:  # fmt: skip
+        """`memory_limit_mb`: DuckDB's own limit (its default is 80 % of the machine). No query
+        spills to disk: DuckDB's default would fill the working directory's `.tmp` up to 90 %
+        of the disk; past its memory a query ends with a clear error instead."""
+        self._lake, self._table_name, self._refresh_s = lake, table_name, refresh_s
+        self._config: dict[str, Any] = {"threads": 2, "temp_directory": ""}
+        if memory_limit_mb:
+            self._config["memory_limit"] = f"{memory_limit_mb}MB"
         self._catalog: Catalog | None = None
         self._cache = DataFileCache.from_env()
+        self._looked_at = -refresh_s
+        self._table: Table | None = None
+        self._staged: ds.Dataset | None = None
+        self._planned: dict[tuple[int, Scope], list[str]] = {}
+
+    def _look(self) -> None:
+        """Load the table and list the staging files again once `refresh_s` has passed."""
+        now = time.monotonic()
+        if now - self._looked_at < self._refresh_s:
+            return
+        self._table, self._staged = self._load_table(), self._list_staging()
+        self._looked_at = now
+        if len(self._planned) > 256:  # plans of snapshots long replaced
+            self._planned.clear()
+
+    def _load_table(self) -> Table | None:
+        if not self._lake.glue_catalog:
+            return None
+        self._catalog = self._catalog or trades_catalog(self._lake)
+        try:
+            return self._catalog.load_table((self._lake.glue_database, self._table_name))
+        except NoSuchTableError:
+            return None
+
+    def _list_staging(self) -> ds.Dataset | None:
+        try:
+            return staging_dataset(self._lake)
+        except FileNotFoundError:  # nothing has landed yet: an empty lake, not an error
+            return None
 
     def execute(self, plan: Plan, timeout_s: float) -> pa.Table:
         sql = to_duckdb(plan.sql)
-        connection = duckdb.connect(config={"threads": 2})
+        self._look()
+        connection = duckdb.connect(config=self._config)
         try:
             staging = self._staging(plan.scope)
             connection.register("staging_rows", staging)
@@ -84,29 +129,28 @@ class LocalQueryEngine:
             connection.close()
 
     def _staging(self, scope: Scope) -> ds.Dataset | pa.Table:
-        try:
-            dataset = staging_dataset(self._lake)
-        except FileNotFoundError:  # nothing has landed yet: an empty lake, not an error
+        if self._staged is None:
             return staging_row_schema().empty_table()
         where = _arrow_filter(scope)
-        return dataset if where is None else dataset.filter(where)
+        return self._staged if where is None else self._staged.filter(where)
 
     def _iceberg(self, scope: Scope) -> Committed:
         """The committed rows (empty before the first commit, or without a Glue catalog)."""
-        if not self._lake.glue_catalog:
+        table = self._table
+        snapshot = table.current_snapshot() if table is not None else None
+        if table is None or snapshot is None:
             return schema.arrow_schema().empty_table()
-        self._catalog = self._catalog or trades_catalog(self._lake)
-        try:
-            table = self._catalog.load_table((self._lake.glue_database, self._table_name))
-        except NoSuchTableError:
+        key = (snapshot.snapshot_id, scope)
+        if key not in self._planned:
+            scan = table.scan(row_filter=_iceberg_filter(scope),
+                              selected_fields=tuple(source_columns(scope.columns)))  # fmt: skip
+            tasks = list(scan.plan_files())
+            if any(task.delete_files for task in tasks):
+                return scan.to_arrow()  # pyiceberg applies merge-on-read deletes; we write none
+            self._planned[key] = [task.file.file_path for task in tasks]
+        if not self._planned[key]:
             return schema.arrow_schema().empty_table()
-        scan = table.scan(
-            row_filter=_iceberg_filter(scope), selected_fields=tuple(source_columns(scope.columns))
-        )
-        tasks = list(scan.plan_files())
-        if not tasks or any(task.delete_files for task in tasks):
-            return scan.to_arrow()  # pyiceberg applies merge-on-read deletes; we never write any
-        return self._data_files([task.file.file_path for task in tasks], scope)
+        return self._data_files(self._planned[key], scope)
 
     def _data_files(self, uris: list[str], scope: Scope) -> Committed:
         """The data files Iceberg planned for the scope, read lazily.

@@ -6,7 +6,9 @@ query function from the same process as the connector and the normalize function
 query runs in one of a few worker processes, each under an address-space limit (RLIMIT_AS),
 and one that passes its deadline is killed and replaced; so is one that dies. The parent never
 holds more than `max_result_bytes` of a result: larger ones stop in the worker. Requests beyond
-the workers wait `queue_wait_s` for one to free up, then are refused as busy.
+the workers wait `queue_wait_s` for one to free up, then are refused as busy. A request takes
+a worker that has finished starting when there is one: a replacement still importing DuckDB
+does not hold a query up while a started worker is idle.
 
 In AWS the engine is Athena (a separate service with its own bytes-scanned cutoff): nothing
 to isolate there.
@@ -16,9 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import queue
 import resource
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -51,48 +53,74 @@ class IsolatedQueryEngine:
     def __init__(self, factory: EngineFactory, limits: WorkerLimits | None = None) -> None:
         self._factory, self.limits = factory, limits or WorkerLimits()
         self._context = multiprocessing.get_context("spawn")  # no inherited threads or locks
-        self._idle: queue.Queue[_Worker] = queue.Queue()
-        self._lock = threading.Lock()
+        self._available = threading.Condition()
+        self._idle: list[_Worker] = []
         self._workers: list[_Worker] = []
         for _ in range(self.limits.workers):
             self._start_worker()
 
     def execute(self, plan: Plan, timeout_s: float) -> pa.Table:
-        try:
-            worker = self._idle.get(timeout=self.limits.queue_wait_s)
-        except queue.Empty:
-            raise QueryBusyError(
-                f"all {self.limits.workers} query workers are busy; try again shortly"
-            ) from None
+        worker = self._take()
         try:
             answer = worker.ask(plan, timeout_s)
         except (QueryTimeoutError, QueryResourceError, QueryBusyError):
             self._replace(worker)  # killed, dead, or never ready: a fresh one takes its place
             raise
         except BaseException:
-            self._idle.put(worker)  # the worker answered (an error of the query): keep it
+            self._give_back(worker)  # the worker answered (an error of the query): keep it
             raise
-        self._idle.put(worker)
+        self._give_back(worker)
         return answer
+
+    def wait_started(self, timeout_s: float = STARTUP_TIMEOUT_S) -> bool:
+        """Whether every idle worker has finished starting within `timeout_s`: a host says it
+        is ready once its workers are, so the first queries do not wait on imports."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._available:
+                if all(worker.started() for worker in self._idle):
+                    return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
 
     def close(self) -> None:
         """Stop every worker (the host stops, or a test ends)."""
-        with self._lock:
+        with self._available:
             for worker in self._workers:
                 worker.stop()
             self._workers.clear()
+            self._idle.clear()
+
+    def _take(self) -> _Worker:
+        """An idle worker, a started one first; waits `queue_wait_s` for one to free up."""
+        with self._available:
+            if not self._available.wait_for(lambda: self._idle, self.limits.queue_wait_s):
+                raise QueryBusyError(
+                    f"all {self.limits.workers} query workers are busy; try again shortly"
+                )
+            worker = next((w for w in self._idle if w.started()), self._idle[0])
+            self._idle.remove(worker)
+            return worker
+
+    def _give_back(self, worker: _Worker) -> None:
+        with self._available:
+            if worker in self._workers:  # not closed meanwhile
+                self._idle.append(worker)
+                self._available.notify()
 
     def _start_worker(self) -> None:
         worker = _Worker(self._context, self._factory, self.limits)
-        with self._lock:
+        with self._available:
             self._workers.append(worker)
-        self._idle.put(worker)
+        self._give_back(worker)
 
     def _replace(self, worker: _Worker) -> None:
         worker.stop()
-        with self._lock:
-            if worker in self._workers:
-                self._workers.remove(worker)
+        with self._available:
+            if worker not in self._workers:
+                return  # closed meanwhile: nothing to replace
+            self._workers.remove(worker)
         self._start_worker()
 
 
@@ -123,13 +151,23 @@ class _Worker:
             ) from None
         return _answer(kind, payload)
 
+    def started(self) -> bool:
+        """Whether the worker has said it is ready (never blocks)."""
+        if not self._ready and self._conn.poll(0):
+            try:
+                self._conn.recv()  # "ready"
+            except (EOFError, OSError):
+                return False  # died while starting: the next ask says so
+            self._ready = True
+        return self._ready
+
     def _wait_until_ready(self) -> None:
-        if self._ready:
+        if self.started():
             return
         if not self._conn.poll(STARTUP_TIMEOUT_S):
             raise QueryBusyError("a query worker did not start in time; try again shortly")
-        self._conn.recv()  # "ready"
-        self._ready = True
+        if not self.started():
+            raise EOFError  # the pipe closed: the worker died while starting
 
     def stop(self) -> None:
         self._process.kill()

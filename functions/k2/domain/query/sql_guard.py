@@ -29,6 +29,7 @@ MAX_DEPTH = 64  # nested expressions; real queries stay far below, parser bombs 
 ALLOWED_FUNCTIONS: frozenset[type[exp.Func]] = frozenset(
     getattr(exp, name)
     for name in (
+        "And", "Or", "Xor", "Case",  # operators sqlglot models as functions
         "Count", "CountIf", "Sum", "Avg", "Min", "Max", "ArgMax", "ArgMin", "AnyValue",
         "ApproxDistinct", "ApproxQuantile", "ArrayAgg", "Corr", "CovarPop", "CovarSamp",
         "Stddev", "StddevPop", "StddevSamp", "Variance", "VariancePop", "LogicalAnd",
