@@ -7,6 +7,7 @@ Used by `k2 local up` to serve the query function; the handler runs unchanged.
 from __future__ import annotations
 
 import base64
+import logging
 import resource
 import threading
 import time
@@ -85,6 +86,9 @@ class FunctionUrlServer:
             ident="k2-local", clear_untrusted_proxy_headers=True,
         )  # fmt: skip
         self._thread = threading.Thread(target=self._server.run, name="function-url")
+        # requests queued behind busy threads are normal under load (they wait, then are
+        # answered or refused as busy); waitress would log every queue depth as a warning
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
     @property
     def url(self) -> str:
