@@ -3,8 +3,8 @@ query worker processes, identical questions asked at once answered once (SharedA
 
 Over 1,000,000 synthetic trades in the Iceberg table (4 symbols, one day), on an embedded moto
 endpoint, through HTTP:
-- one client, each question asked once (distinct windows, so nothing is shared): the latency
-  a lone user sees;
+- one client asking the same questions one at a time, each once (nothing shared): what a
+  single request costs;
 - 2,000 requests from 20 clients at once over the 38 questions a dashboard asks (OHLCV
   per symbol and interval, trade pages, latest trades, symbols, freshness): latency
   percentiles, requests per second, errors, and how many answers were shared;
@@ -39,6 +39,7 @@ ROWS = 1_000_000
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"]
 REQUESTS, CLIENTS, HALF_OPEN = 2_000, 20, 200
 TARGET_P99_UNDER_LOAD_S = 2.0
+TARGET_P99_RATIO = 4.0  # the issue: p99 under load within 4x of a single request's
 TARGET_ERRORS = 0
 
 
@@ -68,16 +69,14 @@ def ask(url: str, kind: str, params: dict[str, str]) -> tuple[int, float]:
     return status, time.perf_counter() - started
 
 
-def lone_user(url: str) -> list[float]:
-    """Each question once, with a window no other request shares: every answer computed."""
+def lone_user(url: str, pool: list[tuple[str, dict[str, str]]]) -> list[float]:
+    """The dashboard's questions asked one at a time, each once: every answer computed, none
+    shared, so this is what a single request costs for the same mix the load run asks."""
     latencies = []
-    for minute in range(20):
-        start = START + timedelta(hours=2, minutes=minute)
-        params = {"symbols": SYMBOLS[minute % 4], "interval": "1m", "start": start.isoformat(),
-                  "end": (start + timedelta(hours=3)).isoformat()}  # fmt: skip
-        status, took = ask(url, "ohlcv", params)
+    for kind, params in pool:
+        status, took = ask(url, kind, params)
         if status != 200:
-            raise RuntimeError(f"a lone request got HTTP {status}")
+            raise RuntimeError(f"a lone {kind} request got HTTP {status}")
         latencies.append(took)
     return latencies
 
@@ -119,10 +118,11 @@ def main() -> None:
                 raise RuntimeError("the query workers did not start")
             with FunctionUrlServer(handler.lambda_handler, "query") as server:
                 reset_peak_rss()
-                lone = lone_user(server.url)
-                print(f"  one client, nothing shared: p50 {statistics.median(lone):.3f} s, "
-                      f"max {max(lone):.3f} s")  # fmt: skip
                 pool = questions()
+                lone = lone_user(server.url, pool)
+                print(f"  one client, each question once: p50 {statistics.median(lone):.3f} s, "
+                      f"p99 {percentile(lone, 0.99):.3f} s")  # fmt: skip
+                time.sleep(1.5)  # let the single requests' shared answers expire
                 idle = half_open(server.url, HALF_OPEN)
                 started = time.perf_counter()
                 with ThreadPoolExecutor(CLIENTS) as clients:
@@ -156,11 +156,15 @@ def main() -> None:
     print(f"  {CLIENTS} clients: p50 {load['p50_s']:.3f} s, p99 {load['p99_s']:.3f} s, "
           f"{load['requests_per_s']:.0f} requests/s, {failed} errors; "
           f"{ran:,} engine runs, {reused:,} answers shared")  # fmt: skip
+    lone_p99_s = percentile(lone, 0.99)
     lone_client = {"requests": len(lone), "p50_s": round(statistics.median(lone), 3),
-                   "max_s": round(max(lone), 3)}  # fmt: skip
+                   "p99_s": round(lone_p99_s, 3), "max_s": round(max(lone), 3)}  # fmt: skip
     checks = {
         "p99_under_load_s": check(f"p99 latency, {CLIENTS} clients (s)", p99_s,
                                   TARGET_P99_UNDER_LOAD_S, higher_is_better=False),
+        "p99_load_over_lone": check(f"p99 with {CLIENTS} clients / p99 of one client",
+                                    p99_s / lone_p99_s, TARGET_P99_RATIO,
+                                    higher_is_better=False),
         "errors": check("errors under load", failed, TARGET_ERRORS, higher_is_better=False),
     }  # fmt: skip
     write("query_load", {"rows": ROWS, "cpus": os.cpu_count(), "lone_client": lone_client,
