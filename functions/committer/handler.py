@@ -29,7 +29,10 @@ metrics = Metrics(namespace="K2", service="committer")
 @log_metrics_per_invocation(metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        report = TradesCommitter(LakeSettings.from_env()).run()
+        # a backlog is drained in bounded runs while a minute of the invocation is left
+        report = TradesCommitter(LakeSettings.from_env()).drain(
+            keep_going=lambda: context.get_remaining_time_in_millis() > 60_000
+        )
     except (CommitterBusyError, ConcurrentCommitError) as deferred:
         logger.info("commit deferred to the next run", extra={"reason": str(deferred)})
         return {"deferred": str(deferred)}

@@ -277,3 +277,16 @@ def test_the_scheduled_committer_function_commits_and_reports(server_lake, sessi
     assert (result["new_rows"], result["duplicates_skipped"]) == (9_757 + 6_106, 0)
     again = committer_function({"source": "aws.events"}, context)
     assert again["staging_files"] == 0
+
+
+def test_a_backlog_larger_than_one_run_is_drained_in_bounded_runs(server_lake, session_frames):
+    deliver(session_frames, frames_per_record=200, first_sequence=10**20)
+    settings = CommitterSettings(max_staging_files=3)
+    waiting = TradesCommitter(server_lake, settings).run()
+    assert waiting.staging_files == 3
+    assert waiting.staging_files_waiting > 0
+    drained = TradesCommitter(server_lake, settings).drain()
+    assert drained.runs == -(-waiting.staging_files_waiting // 3)
+    assert drained.staging_files_waiting == 0
+    assert waiting.new_rows + drained.new_rows == 9_757 + 6_106
+    assert trade_ids(server_lake) == {s: list(ids) for s, ids in RECORDED_TRADE_IDS.items()}

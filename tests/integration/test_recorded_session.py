@@ -72,4 +72,4 @@ def test_the_lake_is_readable_by_awswrangler_and_registered_in_glue(server_lake)
     assert columns["price"] == "decimal(18,8)"
     assert columns["trade_date"] == "string"
     partitions = wr.catalog.get_parquet_partitions(database="k2", table="trades_staging")
-    assert list(partitions.values()) == [["BINANCE", "BTCUSDT", "2024-08-08"]]
+    assert list(partitions.values()) == [["2024-08-08"]]

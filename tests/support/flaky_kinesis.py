@@ -43,6 +43,9 @@ class FlakyKinesis:
         self.throttled_entries = 0
         self.refused_calls = 0
 
+    def list_shards(self, **request: Any) -> dict[str, Any]:
+        return self._client.list_shards(**request)  # the shard map is read without faults
+
     def put_records(self, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:
         self._maybe_down()
         failing = {i for i in range(len(Records)) if self._rng.random() < self._fail_fraction}

@@ -20,15 +20,15 @@ def lake() -> None:
     """The trades Iceberg table: commit, stats, verify."""
 
 
-@lake.command(short_help="fold new staging files into trades, once")
+@lake.command(short_help="fold every waiting staging file into trades")
 @JSON
 def commit(as_json: bool) -> int:
-    """Fold new staging files into trades, once."""
+    """Fold every waiting staging file into trades, in bounded runs."""
     from k2.adapters.iceberg import CommitterBusyError, TradesCommitter
     from k2.config import LakeSettings
 
     try:
-        report = TradesCommitter(LakeSettings.from_env()).run()
+        report = TradesCommitter(LakeSettings.from_env()).drain()
     except CommitterBusyError as busy:
         click.echo(f"k2 lake commit: {busy}", err=True)
         return 75  # EX_TEMPFAIL: try again later
@@ -36,7 +36,8 @@ def commit(as_json: bool) -> int:
         click.echo(orjson.dumps(asdict(report)).decode())
     else:
         click.echo(
-            f"{report.staging_files:,} staging files: {report.new_rows:,} new rows "
+            f"{report.staging_files:,} staging files in {report.runs:,} runs: "
+            f"{report.new_rows:,} new rows "
             f"committed, {report.duplicates_skipped:,} duplicates skipped; compacted "
             f"{', '.join(report.compacted_partitions) or 'nothing'}; "
             f"{report.staging_files_removed:,} consumed staging files removed, "

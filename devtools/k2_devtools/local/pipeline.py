@@ -286,8 +286,8 @@ def _staged_rows(lake: LakeSettings) -> pa.Table:
 def commit_and_reconcile(
     lake: LakeSettings, expected: ParsedFrames
 ) -> tuple[dict[str, Any], list[SymbolReport]]:
-    """One committer run into the Iceberg table, then the table against the source."""
-    commit = TradesCommitter(lake).run()
+    """The committer until staging is empty, then the table against the source."""
+    commit = TradesCommitter(lake).drain()
     partitions = partition_stats(lake)
     summary = {
         "committed_rows": commit.new_rows,

@@ -112,7 +112,7 @@ def run_soak(options: SoakOptions, say: Status) -> SoakReport:
         with polling(event_source), committer.running(), sampler.running():
             cycles = _replay_cycles(frames, source, options, writer, journal, say)
         event_source.drain()
-        TradesCommitter(local.lake).run()
+        TradesCommitter(local.lake).drain()
         landed = read_trades(local.lake, selected=("symbol", "source_sequence"))
         report = _report(options, source, cycles, sampler.samples, landed)
     report.files = _write(report, options.out_dir)

@@ -200,7 +200,7 @@ class PeriodicCommitter:
         if not self._lake.glue_catalog:
             return
         try:
-            report = TradesCommitter(self._lake).run()
+            report = TradesCommitter(self._lake).drain()
         except (CommitterBusyError, ConcurrentCommitError) as error:
             self._say(f"commit deferred: {error}")
             return

@@ -12,7 +12,7 @@ Only the few protobuf wire types this message uses are handled, so no protobuf r
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 KPL_MAGIC = b"\xf3\x89\x9a\xc2"
 _DIGEST_SIZE = 16
@@ -47,18 +47,46 @@ def aggregate_keyed(entries: Iterable[tuple[str, bytes]]) -> bytes:
 
 def aggregated_size(frame_sizes: Iterable[int], partition_key: str) -> int:
     """Exact byte size `aggregate` would produce, for batching under Kinesis' 1 MiB limit."""
-    return envelope_size(partition_key) + sum(entry_size(size) for size in frame_sizes)
+    sizes = list(frame_sizes)
+    return _ENVELOPE + _key_entry_size(partition_key) + sum(_entry_size(0, s) for s in sizes)
 
 
-def envelope_size(partition_key: str) -> int:
-    """Bytes of an aggregated record besides its entries: magic, key table, digest."""
-    key = len(partition_key.encode())
-    return len(KPL_MAGIC) + _DIGEST_SIZE + 1 + _varint_size(key) + key
+def pack_keyed(
+    entries: Iterable[tuple[str, bytes]], max_bytes: int
+) -> Iterator[list[tuple[str, bytes]]]:
+    """Split (partition key, frame) entries, in order, into runs whose `aggregate_keyed` record
+    is at most `max_bytes` (exact sizes; a single entry over the limit still gets its own run,
+    for the caller to refuse)."""
+    run: list[tuple[str, bytes]] = []
+    keys: dict[str, int] = {}
+    size = _ENVELOPE
+    for key, frame in entries:
+        index = keys.get(key)
+        added = _entry_size(len(keys) if index is None else index, len(frame))
+        added += _key_entry_size(key) if index is None else 0
+        if run and size + added > max_bytes:
+            yield run
+            run, keys, size = [], {}, _ENVELOPE
+            added = _entry_size(0, len(frame)) + _key_entry_size(key)
+        keys.setdefault(key, len(keys))
+        run.append((key, frame))
+        size += added
+    if run:
+        yield run
 
 
-def entry_size(frame_size: int) -> int:
-    """Bytes one frame of `frame_size` adds to an aggregated record."""
-    record = 2 + 1 + _varint_size(frame_size) + frame_size
+_ENVELOPE = len(KPL_MAGIC) + _DIGEST_SIZE
+
+
+def _key_entry_size(key: str) -> int:
+    """Bytes one partition key adds to the record's key table."""
+    encoded = len(key.encode())
+    return 1 + _varint_size(encoded) + encoded
+
+
+def _entry_size(key_index: int, frame_size: int) -> int:
+    """Bytes one frame adds to an aggregated record, under the key at `key_index`."""
+    record = 1 + _varint_size(key_index) + 1 + _varint_size(frame_size) + frame_size
     return 1 + _varint_size(record) + record
 
 

@@ -1,10 +1,13 @@
-"""Layout of the staging lake: Hive partitions, deterministic object names, Parquet bytes.
+"""Layout of the staging lake: one file per batch and UTC day, deterministic object names.
 
-    <prefix>/exchange=BINANCE/symbol=BTCUSDT/trade_date=2024-08-08/<batch id>.parquet
+    <prefix>/trade_date=2024-08-08/<batch id>.parquet
 
+A batch writes one object per UTC day it touches (one, or two across midnight) however many
+instruments it holds: S3 PUTs grow with batches, never with symbols x batches. Rows are sorted
+by (exchange, symbol, trade time) and written in row groups of `ROW_GROUP_ROWS`, so a reader
+filtering on a symbol skips the other symbols' row groups by their min/max statistics.
 Object names come from the Kinesis batch coordinates, so writing a re-delivered batch
-overwrites the same objects instead of adding rows. Partition keys live in the path, not in
-the files (the awswrangler and Athena convention). Pure: produces bytes, does no I/O.
+overwrites the same objects instead of adding rows. Pure: produces bytes, does no I/O.
 """
 
 from __future__ import annotations
@@ -22,62 +25,62 @@ import pyarrow.parquet as pq
 from k2.domain import schema
 
 PARQUET_COMPRESSION = "zstd"
+# Rows per row group of a staging file: small enough that a one-symbol read skips most of a
+# whole-market file, large enough that the per-group overhead (statistics, page headers) stays
+# a few percent.
+ROW_GROUP_ROWS = 4_096
 
 
 @dataclass(frozen=True, order=True)
 class Partition:
-    exchange: str
-    symbol: str
     trade_date: str  # YYYY-MM-DD, UTC date of the exchange trade time
 
     def path(self) -> str:
-        return f"exchange={self.exchange}/symbol={self.symbol}/trade_date={self.trade_date}"
+        return f"trade_date={self.trade_date}"
 
     def values(self) -> list[str]:
-        return [self.exchange, self.symbol, self.trade_date]
+        return [self.trade_date]
 
 
 @dataclass(frozen=True)
 class PartitionSlice:
     partition: Partition
     rows: np.ndarray  # positions in the TradeV2 table this slice was cut from
-    table: pa.Table  # staging file schema: partition keys removed, sorted by trade time
+    table: pa.Table  # staging file schema: sorted by exchange, symbol, trade time
 
 
 def split_partitions(trades: pa.Table) -> Iterator[PartitionSlice]:
-    """One slice per (exchange, symbol, trade date), in partition order.
+    """One slice per UTC trade date, in date order, each in file order.
 
-    Partition keys are worked out as integer codes (a trade date is the UTC day number of the
-    trade time), so the only per-row work is integer arithmetic and one take per slice.
+    Sorting works on integer codes (dictionary indices of exchange and symbol, sorted so code
+    order is name order; the UTC day number of the trade time), so the per-row work is integer
+    arithmetic, one lexsort and one take per slice.
     """
     if trades.num_rows == 0:
         return
     micros = np.asarray(trades["timestamp"].cast(pa.int64()))
     sequence = np.asarray(trades["source_sequence"])
-    exchange, exchanges = _codes(trades["exchange"])
-    symbol, symbols = _codes(trades["symbol"])
+    exchange = _sorted_codes(trades["exchange"])
+    symbol = _sorted_codes(trades["symbol"])
     day = micros // _MICROS_PER_DAY
-    first_day = int(day.min())
-    keys = (exchange * len(symbols) + symbol) * (int(day.max()) - first_day + 1) + (day - first_day)
-    _, example, codes = np.unique(keys, return_index=True, return_inverse=True)
-    partitions = [
-        Partition(exchanges[exchange[row]], symbols[symbol[row]], _utc_date(int(day[row])))
-        for row in example
-    ]
+    in_file_order = np.lexsort((sequence, micros, symbol, exchange, day))
+    ordered_days = day[in_file_order]
+    cuts = np.flatnonzero(np.diff(ordered_days)) + 1
     file_columns = trades.select(schema.staging_file_schema().names)
-    for code in sorted(range(len(partitions)), key=partitions.__getitem__):
-        rows = np.flatnonzero(codes == code)
-        in_file_order = rows[np.lexsort((sequence[rows], micros[rows]))]
-        yield PartitionSlice(partitions[code], rows, file_columns.take(pa.array(in_file_order)))
+    for rows in np.split(in_file_order, cuts):
+        partition = Partition(_utc_date(int(day[rows[0]])))
+        yield PartitionSlice(partition, rows, file_columns.take(pa.array(rows)))
 
 
 _MICROS_PER_DAY = 86_400_000_000
 _EPOCH = date(1970, 1, 1)
 
 
-def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+def _sorted_codes(column: pa.ChunkedArray) -> np.ndarray:
+    """Per row, the rank of its value among the column's distinct values (name order)."""
     encoded = pc.dictionary_encode(column.combine_chunks())
-    return np.asarray(encoded.indices, dtype=np.int64), encoded.dictionary.to_pylist()
+    rank = np.asarray(pc.rank(encoded.dictionary, sort_keys="ascending", tiebreaker="dense"))
+    return rank[np.asarray(encoded.indices, dtype=np.int64)]
 
 
 def _utc_date(day_number: int) -> str:
@@ -89,12 +92,14 @@ def object_key(prefix: str, partition: Partition, batch_id: str) -> str:
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
-    """Parquet file bytes; decimals stored as int64 (precision 18 fits), zstd-compressed."""
+    """Parquet file bytes; decimals stored as int64 (precision 18 fits), zstd-compressed, in
+    row groups of ROW_GROUP_ROWS."""
     sink = io.BytesIO()
     pq.write_table(
         table.cast(schema.staging_file_schema()),
         sink,
         compression=PARQUET_COMPRESSION,
         store_decimal_as_integer=True,
+        row_group_size=ROW_GROUP_ROWS,
     )
     return sink.getvalue()

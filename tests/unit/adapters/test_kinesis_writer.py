@@ -1,12 +1,16 @@
-"""The Kinesis writer: aggregated records per symbol, only failed entries resent, and an
-exact account of what was not stored when Kinesis goes away mid-put."""
+"""The Kinesis writer: aggregated records per shard carrying many instruments, only failed
+entries resent, and an exact account of what was not stored when Kinesis goes away mid-put."""
 
 from __future__ import annotations
 
+import uuid
+
+import boto3
 import pytest
 
 from k2.adapters.kinesis.writer import KinesisWriter, PartialPutError
 from k2.domain import kpl
+from k2.domain.shards import hash_key
 
 pytestmark = pytest.mark.unit
 
@@ -37,7 +41,64 @@ class ScriptedKinesis:
         return {"FailedRecordCount": sum("ErrorCode" in r for r in results), "Records": results}
 
 
-def test_one_aggregated_record_per_symbol_partitioned_by_symbol():
+@pytest.fixture
+def four_shards(moto_server, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    kinesis = boto3.client("kinesis", endpoint_url=moto_server, region_name="us-east-1")
+    name = f"writer-{uuid.uuid4().hex[:12]}"
+    kinesis.create_stream(StreamName=name, ShardCount=4)
+    yield kinesis, name
+    kinesis.delete_stream(StreamName=name)
+
+
+def shard_contents(
+    kinesis, name
+) -> dict[str, tuple[tuple[int, int], list[list[tuple[str, bytes]]]]]:
+    """shard id -> (its hash-key range, the (key, frame) entries of each record it holds)."""
+    contents = {}
+    for shard in kinesis.list_shards(StreamName=name)["Shards"]:
+        span = shard["HashKeyRange"]
+        iterator = kinesis.get_shard_iterator(
+            StreamName=name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records = kinesis.get_records(ShardIterator=iterator, Limit=10_000)["Records"]
+        contents[shard["ShardId"]] = (
+            (int(span["StartingHashKey"]), int(span["EndingHashKey"])),
+            [kpl.deaggregate_keyed(record["Data"]) for record in records],
+        )
+    return contents
+
+
+def test_many_symbols_share_a_record_per_shard_each_on_the_shard_its_key_hashes_to(four_shards):
+    kinesis, name = four_shards
+    symbols = [f"S{i:04d}USDT" for i in range(1_500)]
+    frames = [frame(symbol, i) for i in range(2) for symbol in symbols]
+    writer = KinesisWriter(kinesis, name)
+    writer.put_frames(frames)
+    assert writer.stats.records == 4  # one per shard, not one per symbol
+    stored = []
+    for (low, high), records in shard_contents(kinesis, name).values():
+        for entries in records:
+            assert all(low <= hash_key(key) <= high for key, _ in entries)
+            stored += entries
+    assert sorted(f for _, f in stored) == sorted(frames)
+    by_key = {}
+    for key, data in stored:  # within a shard each instrument keeps its order
+        by_key.setdefault(key, []).append(data)
+    assert by_key["spot:S0042USDT"] == [frame("S0042USDT", 0), frame("S0042USDT", 1)]
+
+
+def test_a_writer_without_a_shard_map_still_delivers_everything():
+    kinesis = ScriptedKinesis()  # no ListShards: every record routed by its first key
+    frames = [frame(f"S{i:04d}USDT", 1) for i in range(100)]
+    writer = KinesisWriter(kinesis, "s")
+    writer.put_frames(frames)
+    assert sorted(kinesis.stored) == sorted(frames)
+    assert writer.stats.records == 1
+
+
+def test_frames_of_several_symbols_are_stored_once_each():
     kinesis = ScriptedKinesis()
     frames = [frame("BTCUSDT", 1), frame("ETHUSDT", 1), frame("BTCUSDT", 2)]
     KinesisWriter(kinesis, "s").put_frames(frames)

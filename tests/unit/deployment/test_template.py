@@ -70,6 +70,7 @@ ROLE_ACTIONS = {
     },
     "SoakFunctionRole": {
         "kinesis:PutRecords",
+        "kinesis:ListShards",
         "cloudwatch:GetMetricData",
         "s3:GetObject",
         "s3:ListBucket",
@@ -79,6 +80,7 @@ ROLE_ACTIONS = {
     },
     "ConnectorTaskRole": {
         "kinesis:PutRecords",
+        "kinesis:ListShards",
         "s3:PutObject",
         "elasticfilesystem:ClientMount",
         "elasticfilesystem:ClientWrite",
@@ -152,7 +154,7 @@ def test_the_connector_puts_trades_writes_its_records_and_mounts_its_journal_not
     role = resources_of_type(translated_template(), "AWS::IAM::Role")["ConnectorTaskRole"]
     put, records, journal = allow_statements(role)
     assert (put["Action"], put["Resource"]) == (
-        "kinesis:PutRecords", {"Fn::GetAtt": ["TradesStream", "Arn"]}
+        ["kinesis:PutRecords", "kinesis:ListShards"], {"Fn::GetAtt": ["TradesStream", "Arn"]}
     )  # fmt: skip
     assert (records["Action"], records["Resource"]) == (
         "s3:PutObject", {"Fn::Sub": "${DeadLetterBucket.Arn}/connector/*"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 
 import pytest
 from aws_kinesis_agg.aggregator import RecordAggregator
@@ -53,3 +54,16 @@ def test_plain_payloads_are_newline_delimited_frames():
     assert kpl.split_payload(b"a\nb\n\nc\n") == [b"a", b"b", b"c"]
     assert kpl.split_payload(b'{"single":1}') == [b'{"single":1}']
     assert kpl.split_payload(b"\n \n") == []
+
+
+def test_packed_runs_are_exactly_as_large_as_their_records_and_keep_order():
+    entries = [(f"spot:S{i % 300:04d}USDT", b"f" * (50 + i % 700)) for i in range(3_000)]
+    runs = list(kpl.pack_keyed(entries, max_bytes=64 * 1024))
+    assert [entry for run in runs for entry in run] == entries
+    for run in runs:
+        payload = kpl.aggregate_keyed(run)
+        assert len(payload) <= 64 * 1024
+        assert kpl.deaggregate_keyed(payload) == run
+    # a run is cut only when the next entry would not fit
+    for run, following in itertools.pairwise(runs):
+        assert len(kpl.aggregate_keyed([*run, following[0]])) > 64 * 1024

@@ -40,17 +40,15 @@ def test_timestamps_are_utc_micros_and_unions_with_null_are_nullable():
     assert fields.field("vendor_data").type == pa.map_(pa.string(), pa.string())
 
 
-def test_glue_columns_are_the_file_columns_and_partitions_are_in_the_path():
+def test_staging_files_hold_every_tradev2_column_and_only_the_day_is_in_the_path():
     columns = schema.glue_columns()
     assert columns["price"] == "decimal(18,8)"
     assert columns["timestamp"] == "timestamp"
     assert columns["trade_conditions"] == "array<string>"
     assert columns["vendor_data"] == "map<string,string>"
     assert columns["source_sequence"] == "bigint"
-    assert list(schema.glue_partition_columns()) == ["exchange", "symbol", "trade_date"]
-    assert "symbol" not in columns
-    assert "exchange" not in columns
-    assert set(columns) | {"exchange", "symbol"} == set(schema.field_names())
+    assert list(schema.glue_partition_columns()) == ["trade_date"]
+    assert list(columns) == schema.field_names()
 
 
 def test_enums_come_from_the_avro_file():

@@ -30,19 +30,21 @@ def invoke(event):
     return lambda_handler(event, LocalLambdaContext("normalize"))
 
 
-def test_trades_land_as_one_parquet_file_per_partition(in_process_lake):
-    payload = kpl.aggregate([trade("BTCUSDT", 1), trade("BTCUSDT", 2)], "BTCUSDT")
-    response = invoke(kinesis_event([payload, b"\n".join([trade("ETHUSDT", 7)])]))
+def test_a_batch_lands_as_one_parquet_file_per_day_whatever_its_symbols(in_process_lake):
+    symbols = [f"S{i:04d}USDT" for i in range(300)]
+    payload = kpl.aggregate_keyed((f"spot:{s}", trade(s, i)) for i, s in enumerate(symbols))
+    day_before = trade("ETHUSDT", 7, day_ms=1723161255342 - 86_300_000)  # delivered late
+    response = invoke(kinesis_event([payload, day_before]))
     assert response == {"batchItemFailures": []}
     files = objects(in_process_lake.bucket, in_process_lake.staging_prefix)
     assert sorted(key.rsplit("/", 1)[0] for key in files) == [
-        "staging/trades/exchange=BINANCE/symbol=BTCUSDT/trade_date=2024-08-08",
-        "staging/trades/exchange=BINANCE/symbol=ETHUSDT/trade_date=2024-08-08",
+        "staging/trades/trade_date=2024-08-07",
+        "staging/trades/trade_date=2024-08-08",
     ]
-    assert landed_ids(in_process_lake) == [1, 2, 7]
+    assert landed_ids(in_process_lake) == sorted([*range(300), 7])
     glue = boto3.client("glue", region_name="us-east-1")
     partitions = glue.get_partitions(DatabaseName="k2", TableName="trades_staging")["Partitions"]
-    assert sorted(p["Values"][1] for p in partitions) == ["BTCUSDT", "ETHUSDT"]
+    assert sorted(p["Values"] for p in partitions) == [["2024-08-07"], ["2024-08-08"]]
 
 
 def test_the_first_write_of_a_new_deployment_creates_the_glue_table(in_process_lake):
@@ -112,11 +114,11 @@ def failing_puts(key_fragment: str) -> Iterator[list[str]]:
         s3.meta.events.unregister("before-parameter-build.s3.PutObject", fail)
 
 
-def test_records_whose_partition_failed_to_write_are_reported_for_retry(in_process_lake):
+def test_records_whose_day_file_failed_to_write_are_reported_for_retry(in_process_lake):
     btc = b"\n".join([trade("BTCUSDT", 1), trade("BTCUSDT", 2)])
-    eth = trade("ETHUSDT", 9)
+    eth = trade("ETHUSDT", 9, day_ms=1723161255342 - 86_300_000)
     event = kinesis_event([btc, eth, trade("BTCUSDT", 3)])
-    with failing_puts("symbol=ETHUSDT") as failed:
+    with failing_puts("trade_date=2024-08-07") as failed:
         response = invoke(event)
     assert failed
     eth_sequence = event["Records"][1]["kinesis"]["sequenceNumber"]

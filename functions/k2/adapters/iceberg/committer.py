@@ -62,6 +62,17 @@ class CommitReport:
     compacted_partitions: list[str] = field(default_factory=list)
     staging_files_removed: int = 0
     expired_files_removed: int = 0
+    staging_files_waiting: int = 0  # not consumed yet: over this run's max_staging_files
+    runs: int = 1
+
+    def add(self, later: CommitReport) -> None:
+        """Fold a later run of the same drain into this report."""
+        for name in ("staging_files", "staged_rows", "new_rows", "duplicates_skipped",
+                     "staging_files_removed", "expired_files_removed", "runs"):  # fmt: skip
+            setattr(self, name, getattr(self, name) + getattr(later, name))
+        self.snapshot_id = later.snapshot_id or self.snapshot_id
+        self.compacted_partitions += later.compacted_partitions
+        self.staging_files_waiting = later.staging_files_waiting
 
 
 class TradesCommitter:
@@ -87,6 +98,7 @@ class TradesCommitter:
             table = ensure_trades_table(self._catalog, self._lake, self._settings)
             consumed = self._ledger.consumed(table)
             pending = [k for k in self._staging_keys() if k not in consumed]
+            report.staging_files_waiting = max(0, len(pending) - self._settings.max_staging_files)
             pending = pending[: self._settings.max_staging_files]
             touched: set[PartitionKey] = set()
             if pending:
@@ -95,6 +107,14 @@ class TradesCommitter:
             report.staging_files_removed = self._maintenance.remove_consumed_staging(table)
             report.expired_files_removed = self._maintenance.expire_snapshots(table)
         return report
+
+    def drain(self, keep_going: Callable[[], bool] = lambda: True) -> CommitReport:
+        """Runs until no staging file waits, or `keep_going()` says stop (a Lambda's remaining
+        time): a backlog is folded in by repeated runs of bounded size and memory."""
+        total = self.run()
+        while total.staging_files_waiting and keep_going():
+            total.add(self.run())
+        return total
 
     def _commit(self, table: Table, pending: list[str], report: CommitReport) -> set[PartitionKey]:
         staged = self._read_staging(pending)

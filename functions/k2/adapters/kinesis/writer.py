@@ -1,15 +1,24 @@
-"""Put frames into Kinesis as KPL aggregated records, partitioned by instrument, never dropping.
+"""Put frames into Kinesis as KPL aggregated records, packed per shard, never dropping.
 
-Frames of one instrument (`<market>:<SYMBOL>`, k2.domain.instrument: the writer's market, the
-frame's symbol) are packed into aggregated records of at most `max_record_bytes`, so one hot
-symbol stays far under a shard's 1,000 records/s; records go out in PutRecords calls of at most
-500 records / 5 MiB; only the entries a partial failure names are retried, with exponential
-backoff, until they are accepted. The partition key tells the normalize function which market
-each frame came from.
+Each frame's partition key is its instrument (`<market>:<SYMBOL>`, k2.domain.instrument: the
+writer's market, the frame's symbol). Frames are grouped by the shard their key hashes to
+(k2.domain.shards, from ListShards) and packed, in order, into aggregated records of at most
+`max_record_bytes` that keep every frame's own key in the record's key table, with an explicit
+hash key that routes the record to that shard. So records per trade do not grow with the
+number of symbols, each instrument's frames stay on its shard in order, and the normalize
+function reads each frame's market from its own key. Records go out in PutRecords calls of at
+most 500 records / 5 MiB; only the entries a partial failure names are retried, with
+exponential backoff, until they are accepted.
+
+Resharding: the shard map is re-read every `shard_map_ttl_s`. A record packed with a stale map
+still lands (Kinesis routes its explicit hash key to the open shard covering it); until the
+refresh its frames may share a record with keys of a sibling shard, which costs nothing but
+the grouping. Without a map (ListShards refused) records are routed by their first key.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -18,6 +27,9 @@ from typing import Any
 
 from k2.domain import kpl
 from k2.domain.instrument import DEFAULT_MARKET, instrument_key
+from k2.domain.shards import ShardRange, ShardRoutes
+
+logger = logging.getLogger(__name__)
 
 MAX_PUT_RECORDS = 500
 MAX_PUT_BYTES = 5 * 1024 * 1024
@@ -70,6 +82,38 @@ class PutStats:
     retried_entries: int = 0
 
 
+class ShardMap:
+    """The stream's open shards (ListShards), re-read every `ttl_s`; the last good map is kept
+    when a refresh fails."""
+
+    def __init__(self, kinesis: Any, stream_name: str, ttl_s: float = 60.0) -> None:
+        self._kinesis, self._stream, self._ttl_s = kinesis, stream_name, ttl_s
+        self._routes, self._read_at = ShardRoutes([]), -float("inf")
+
+    def current(self) -> ShardRoutes:
+        if time.monotonic() - self._read_at >= self._ttl_s:
+            self._read_at = time.monotonic()
+            try:
+                self._routes = ShardRoutes(self._open_shards())
+            except Exception as error:  # routing by partition key still delivers everything
+                logger.warning("cannot read the shard map of %s: %r", self._stream, error)
+        return self._routes
+
+    def _open_shards(self) -> list[ShardRange]:
+        shards, request = [], {"StreamName": self._stream}
+        while True:
+            page = self._kinesis.list_shards(**request)
+            shards += [
+                ShardRange(int(shard["HashKeyRange"]["StartingHashKey"]),
+                           int(shard["HashKeyRange"]["EndingHashKey"]), shard["ShardId"])
+                for shard in page["Shards"]
+                if "EndingSequenceNumber" not in shard["SequenceNumberRange"]
+            ]  # fmt: skip
+            if not page.get("NextToken"):
+                return shards
+            request = {"NextToken": page["NextToken"]}
+
+
 class KinesisWriter:
     def __init__(
         self,
@@ -78,22 +122,25 @@ class KinesisWriter:
         max_record_bytes: int = 256 * 1024,
         max_backoff_s: float = 2.0,
         market: str = DEFAULT_MARKET,
+        shard_map_ttl_s: float = 60.0,
     ) -> None:
         self._kinesis, self._stream, self._market = kinesis, stream_name, market
         self._max_record_bytes = min(max_record_bytes, MAX_RECORD_BYTES)
         self._max_backoff_s = max_backoff_s
+        self._shards = ShardMap(kinesis, stream_name, shard_map_ttl_s)
         self.stats = PutStats()
 
     def put_frames(self, frames: Sequence[bytes]) -> None:
-        """Aggregate per instrument (keeping each one's order) and put until all are accepted."""
-        by_key: dict[str, list[bytes]] = {}
+        """Pack per shard (keeping each instrument's order) and put until all are accepted."""
+        routes = self._shards.current()
+        by_shard: dict[ShardRange | None, list[tuple[str, bytes]]] = {}
         for frame in frames:
             key = instrument_key(self._market, frame_symbol(frame))
-            by_key.setdefault(key, []).append(frame)
+            by_shard.setdefault(routes.route(key), []).append((key, frame))
         entries = [
-            _Entry({"PartitionKey": key, "Data": kpl.aggregate(chunk, key)}, chunk)
-            for key, key_frames in by_key.items()
-            for chunk in self._chunks(key_frames, key)
+            _Entry.packed(shard, run)
+            for shard, keyed in by_shard.items()
+            for run in kpl.pack_keyed(keyed, self._max_record_bytes)
         ]
         calls = list(_put_batches(entries))
         for position, call in enumerate(calls):
@@ -107,24 +154,10 @@ class KinesisWriter:
         self.stats.frames += len(frames)
         self.stats.records += len(entries)
 
-    def _chunks(self, frames: list[bytes], symbol: str) -> Iterable[list[bytes]]:
-        envelope = kpl.envelope_size(symbol)
-        chunk: list[bytes] = []
-        size = envelope
-        for frame in frames:
-            added = kpl.entry_size(len(frame))
-            if chunk and size + added > self._max_record_bytes:
-                yield chunk
-                chunk, size = [], envelope
-            chunk.append(frame)
-            size += added
-        if chunk:
-            yield chunk
-
     def _put_all(self, entries: list[_Entry]) -> None:
         """PutRecords, then resend only the failed entries, until none is left.
 
-        A resent entry can land after later entries of its symbol; nothing downstream relies
+        A resent entry can land after later entries of its shard; nothing downstream relies
         on arrival order (files are sorted by trade time, the lake deduplicates by trade id).
         """
         pending, attempt = entries, 0
@@ -151,6 +184,14 @@ class _Entry:
     record: dict[str, Any]
     frames: list[bytes]
     accepted: bool = False
+
+    @classmethod
+    def packed(cls, shard: ShardRange | None, run: list[tuple[str, bytes]]) -> _Entry:
+        """The record for one run of (key, frame): named by its first key, sent to `shard`."""
+        record = {"PartitionKey": run[0][0], "Data": kpl.aggregate_keyed(run)}
+        if shard is not None:
+            record["ExplicitHashKey"] = shard.explicit_hash_key
+        return cls(record, [frame for _, frame in run])
 
 
 def _put_batches(entries: list[_Entry]) -> Iterable[list[_Entry]]:

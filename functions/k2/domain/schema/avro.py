@@ -12,9 +12,10 @@ from typing import Any
 
 AVRO_SCHEMA_FILE = "tradev2.avsc"
 
-# Hive partition keys of the lake. `exchange` and `symbol` are TradeV2 fields that move from the
-# file into the path (as awswrangler does); `trade_date` is the UTC date of `timestamp`.
-PARTITION_KEYS: tuple[str, ...] = ("exchange", "symbol", "trade_date")
+# Hive partition keys of the staging lake: only `trade_date`, the UTC date of `timestamp`. One
+# staging file per batch and day holds every instrument, sorted by (exchange, symbol, time), so
+# objects per batch do not grow with symbols and row-group statistics still prune by symbol.
+PARTITION_KEYS: tuple[str, ...] = ("trade_date",)
 
 
 @dataclass(frozen=True)
