@@ -119,9 +119,7 @@ def main() -> None:
           f"bytes per trade {sum(p.bytes for p in partitions) / report.new_rows:.1f}")  # fmt: skip
     print(f"  {recorded_source}: {recorded_rows:,} trades committed, "
           f"{recorded_bytes:.1f} bytes per trade")  # fmt: skip
-    compacted_rows = sum(
-        p.rows for p in after if f"{p.symbol}/{p.day}" in compacting.compacted_partitions
-    )
+    compacted_rows = sum(p.rows for p in after if p.day in compacting.compacted_partitions)
     print(f"  compaction of {compacting.compacted_partitions}: {compact_s:.1f} s for the run "
           f"({compacted_rows / compact_s:,.0f} rows/s rewritten); "
           f"files per partition after: {[p.files for p in after]}")  # fmt: skip
@@ -134,7 +132,7 @@ def main() -> None:
             "staging_files": report.staging_files,
             "staging_bytes": staged_bytes,
         },
-        "files_per_partition_after_commit": {f"{p.symbol}/{p.day}": p.files for p in partitions},
+        "files_per_partition_after_commit": {p.day: p.files for p in partitions},
         "bytes_per_trade": check(
             "lake bytes per trade after compaction",
             sum(p.bytes for p in after) / total_rows,
@@ -155,7 +153,7 @@ def main() -> None:
             "partitions": compacting.compacted_partitions,
             "run_seconds": round(compact_s, 2),
             "rows_rewritten_per_s": round(compacted_rows / compact_s),
-            "files_per_partition_after": {f"{p.symbol}/{p.day}": p.files for p in after},
+            "files_per_partition_after": {p.day: p.files for p in after},
             "max_files_per_partition": check(
                 "files per partition after compaction",
                 max(p.files for p in after),

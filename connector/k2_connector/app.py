@@ -39,6 +39,7 @@ from k2_connector.streams import (
     MAX_STREAMS_PER_CONNECTION,
     connection_urls,
     stream_names,
+    stream_symbols,
 )
 from k2_connector.websocket import Connection, ConnectionSettings, Supervisor
 
@@ -122,6 +123,12 @@ class Connector:
         self._subscribed = frozenset(settings.symbols)
         self._last_trade_at: dict[str, float] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._probes: set[asyncio.Task[None]] = set()  # reconnect probes, no known gap
+        by_name = {symbol.lower(): symbol for symbol in settings.symbols}
+        self._symbols_by_url = {
+            url: sorted({by_name[name] for name in stream_symbols(url) if name in by_name})
+            for url in urls
+        }
         self.last_frame_at = 0.0
         self._started_at = time.monotonic()
 
@@ -131,8 +138,9 @@ class Connector:
 
     @property
     def backfilling(self) -> bool:
-        """Backfills (or the gap records they write) still running."""
-        return bool(self._background)
+        """Backfills of known gaps (or the gap records they write) still running; reconnect
+        probes, which only ask REST whether anything followed the last id seen, are not."""
+        return bool(self._background - self._probes)
 
     def ready(self) -> bool:
         """Connected, receiving recently, and Kinesis writable."""
@@ -323,11 +331,14 @@ class Connector:
             self._track(self.gap_log.record(gap, "unfilled"))
 
     def _on_reconnected(self, connection: Connection) -> None:
-        """Fetch what was missed while away, even if no new trade comes to reveal the gap."""
-        for symbol in self.settings.symbols:
+        """Fetch what was missed while away, even if no new trade comes to reveal the gap -
+        for the symbols of this connection only: one dropped connection of a whole-market
+        connector must not send a REST request per symbol of every connection (the shared
+        REST budget paces the rest)."""
+        for symbol in self._symbols_by_url.get(connection.url, self.settings.symbols):
             highest = self.sequencer.highest(f"{symbol}@trade")
-            if highest is not None:
-                self._spawn_backfill(symbol, highest + 1, -1)
+            if highest is not None and self.backfiller:
+                self._probes.add(self._track(self._backfill(symbol, highest + 1, -1, None)))
 
     def _count_replacement(self, reason: str) -> None:
         self.stats.reconnects[reason] += 1
@@ -344,11 +355,13 @@ class Connector:
         if self.backfiller:
             self._track(self._backfill(symbol, first_id, last_id, gap))
 
-    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+    def _track(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run in the background; stop() waits for it (backfills and gap records)."""
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._probes.discard)
+        return task
 
     async def _backfill(self, symbol: str, first_id: int, last_id: int, gap: Gap | None) -> None:
         assert self.backfiller is not None

@@ -23,6 +23,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from k2_connector.backoff import Backoff
+from k2_connector.streams import describe_url
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class Connection:
             self.end_reason = f"connect_failed: {error.__class__.__name__}"
         except Exception as error:  # InvalidMessage, InvalidURI, ProtocolError, ...
             self.end_reason = f"error: {error.__class__.__name__}"
-            log.warning("connection to %s failed: %r", self.url, error)
+            log.warning("connection to %s failed: %r", describe_url(self.url), error)
         finally:
             self.ended.set()
 
@@ -139,7 +140,8 @@ class Supervisor:
                 try:
                     await self._step()
                 except Exception as error:  # never stop reading: replace and carry on
-                    log.exception("connection supervisor for %s: %r; reconnecting", self.url, error)
+                    log.exception("connection supervisor for %s: %r; reconnecting",
+                                  describe_url(self.url), error)  # fmt: skip
                     self._on_replaced(f"error: {error.__class__.__name__}")
                     await asyncio.sleep(self._backoff.next_delay())
                     await self._replace_current()
@@ -171,7 +173,8 @@ class Supervisor:
         reason = self.current.end_reason or "unknown"
         self._backoff.connection_lasted(self.current.lasted_s())
         delay = self._backoff.next_delay(self.current.retry_after_s)
-        log.warning("connection to %s ended (%s); reconnecting in %.1f s", self.url, reason, delay)
+        log.warning("connection to %s ended (%s); reconnecting in %.1f s",
+                    describe_url(self.url), reason, delay)  # fmt: skip
         self._on_replaced(reason)
         await asyncio.sleep(delay)
         self.current = await self._open()
@@ -195,7 +198,7 @@ class Supervisor:
             return
         reason = replacement.end_reason or "no frame in the handover timeout"
         log.warning("replacement connection to %s failed (%s); keeping the old one, retrying",
-                    self.url, reason)  # fmt: skip
+                    describe_url(self.url), reason)  # fmt: skip
         self._on_replaced(f"rotation_failed: {reason}")
         await replacement.close()  # keep the old one; try again after a short pause
         self.current.rotation_due.clear()

@@ -126,10 +126,17 @@ class ReplayServer:
         self._withheld: set[int] = set()  # trade ids the gap fault kept off the websocket
         self._garble_next = False  # set by a serverShutdown when bad_reply_after_shutdown
         self._first_client = asyncio.Event()
+        self._clients_before_play = 1
         self.finished = asyncio.Event()
         self.stats = ServerStats()
         self._server: Server | None = None
         self._publisher: asyncio.Task[None] | None = None
+
+    def play_when_connected(self, clients: int) -> None:
+        """Start the recording once `clients` connections have opened (default: the first),
+        so a connector that splits its streams over several connections misses no opening
+        trade of any of them (which no client could know it missed)."""
+        self._clients_before_play = max(1, clients)
 
     @property
     def url(self) -> str:
@@ -222,7 +229,8 @@ class ReplayServer:
             client.queue.put_nowait(None)  # the recording is over: nothing more will come
         self.stats.connections += 1
         self._clients.add(client)
-        self._first_client.set()
+        if self.stats.connections >= self._clients_before_play:
+            self._first_client.set()
         try:
             await asyncio.wait_for(self._send_loop(client), timeout=self._max_connection_s)
         except (TimeoutError, ConnectionClosed):

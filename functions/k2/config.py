@@ -103,7 +103,8 @@ class CommitterSettings:
     warehouse_prefix: str = "lake"
     target_file_bytes: int = 128 * 1024 * 1024  # AWS: >= 64 MB files for Athena
     max_staging_files: int = 5_000  # per run: bounded memory and Lambda time
-    max_files_per_partition: int = 4  # more: the partition is rewritten as one file
+    max_files_per_partition: int = 4  # more, once the day is closed: rewritten as sorted files
+    closed_day_after_s: float = 3_600.0  # a day takes no more trades this long after its end
     staging_retention_s: float = 3_600.0  # consumed staging files stay queryable this long
     snapshot_retention_s: float = 7 * 86_400.0
     metadata_versions_kept: int = 100  # older *.metadata.json files are deleted at each commit

@@ -95,6 +95,7 @@ def lake_verify(session: list[Path]) -> dict[str, Any]:
         capture_output=True, text=True, timeout=60, env=dict(os.environ), check=False,
     )  # fmt: skip
     assert result.stdout, result.stderr[-2000:]
+    assert result.returncode in (0, 1), result.stderr[-2000:]
     return {"exit": result.returncode, **json.loads(result.stdout)}
 
 

@@ -1,8 +1,6 @@
 """`python -m k2_devtools.cli ...` is `k2 ...`."""
 
-import sys
-
-from k2_devtools.cli.main import main
+from k2_devtools.cli.main import console
 
 if __name__ == "__main__":  # query workers (spawned) import this module too: run nothing then
-    sys.exit(main())
+    console()

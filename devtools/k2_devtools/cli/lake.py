@@ -46,10 +46,10 @@ def commit(as_json: bool) -> int:
     return 0
 
 
-@lake.command(short_help="files, rows and bytes per symbol-day partition")
+@lake.command(short_help="files, rows and bytes per day")
 @JSON
 def stats(as_json: bool) -> int:
-    """Files, rows and bytes per symbol-day partition."""
+    """Files, rows and bytes per day (the table's partition)."""
     from k2.adapters.iceberg import partition_stats
     from k2.config import LakeSettings
 
@@ -58,16 +58,13 @@ def stats(as_json: bool) -> int:
         rows = [asdict(p) | {"bytes_per_trade": round(p.bytes_per_trade, 2)} for p in partitions]
         click.echo(orjson.dumps({"partitions": rows}).decode())
         return 0
-    click.echo(f"{'symbol':<14}{'day':<12}{'files':>6}{'rows':>12}{'bytes':>14}{'bytes/trade':>13}")
+    click.echo(f"{'day':<12}{'files':>6}{'rows':>12}{'bytes':>14}{'bytes/trade':>13}")
     for p in partitions:
-        click.echo(
-            f"{p.symbol:<14}{p.day:<12}{p.files:>6}{p.rows:>12,}{p.bytes:>14,}"
-            f"{p.bytes_per_trade:>13.1f}"
-        )
+        click.echo(f"{p.day:<12}{p.files:>6}{p.rows:>12,}{p.bytes:>14,}{p.bytes_per_trade:>13.1f}")
     files = sum(p.files for p in partitions)
     click.echo(
-        f"{len(partitions)} partitions, {files} files, "
-        f"{max((p.files for p in partitions), default=0)} at most per partition"
+        f"{len(partitions)} days, {files} files, "
+        f"{max((p.files for p in partitions), default=0)} at most per day"
     )
     return 0
 
@@ -84,20 +81,33 @@ def stats(as_json: bool) -> int:
     help="a recording; repeatable",
 )
 @click.argument("more_sources", nargs=-1, type=click.Path(path_type=Path), metavar="[FILE]...")
+@click.option(
+    "--rows",
+    "read_rows",
+    is_flag=True,
+    help="read every row's id back instead of the completeness ledger (slower; checks the "
+    "ledger itself)",
+)
 @JSON
-def verify(source: tuple[Path, ...], more_sources: tuple[Path, ...], as_json: bool) -> int:
+def verify(
+    source: tuple[Path, ...], more_sources: tuple[Path, ...], read_rows: bool, as_json: bool
+) -> int:
     """Compare the trade ids in trades with a recording; exit 1 on any difference."""
-    from k2.adapters.iceberg import read_trades
+    from k2.adapters.iceberg import completeness_ledger, read_trades
     from k2.binance.frames import parse_frames
     from k2.binance.recording import read_recordings
     from k2.config import LakeSettings
-    from k2.domain.lake.reconcile import reconcile
+    from k2.domain.lake.reconcile import reconcile, reconcile_ledger
 
     sources = (*source, *more_sources)
     existing_files(sources)
     expected = parse_frames([recorded.frame for recorded in read_recordings(sources)])
-    landed = read_trades(LakeSettings.from_env(), selected=("symbol", "source_sequence"))
-    reports = reconcile(expected.trades, landed)
+    lake = LakeSettings.from_env()
+    if read_rows:
+        landed = read_trades(lake, selected=("symbol", "source_sequence"))
+        reports = reconcile(expected.trades, landed)
+    else:
+        reports = reconcile_ledger(expected.trades, completeness_ledger(lake))
     clean = all(r.missing == r.duplicated == r.unexpected == 0 for r in reports)
     if as_json:
         click.echo(orjson.dumps({"ok": clean, "symbols": [asdict(r) for r in reports]}).decode())
@@ -109,3 +119,35 @@ def verify(source: tuple[Path, ...], more_sources: tuple[Path, ...], as_json: bo
             else "FAILED: trades differs from the source"
         )
     return 0 if clean else 1
+
+
+@lake.command(short_help="what trades holds per instrument and day: rows, ids, missing ranges")
+@click.option("--symbol", default=None, help="only this symbol")
+@click.option("--gaps-only", is_flag=True, help="only instrument-days with missing ids")
+@JSON
+def completeness(symbol: str | None, gaps_only: bool, as_json: bool) -> int:
+    """The completeness ledger the committer keeps: per instrument and UTC day, rows, distinct
+    trade ids, first and last id, and the id ranges missing in between."""
+    from k2.adapters.iceberg import completeness_ledger
+    from k2.config import LakeSettings
+    from k2.domain.lake.completeness import instrument_days
+
+    days = instrument_days(completeness_ledger(LakeSettings.from_env()))
+    shown = [d for d in days if (symbol is None or d.symbol == symbol.upper())
+             and (not gaps_only or d.missing_ids)]  # fmt: skip
+    if as_json:
+        rows = [asdict(d) | {"missing_ids": d.missing_ids} for d in shown]
+        click.echo(orjson.dumps({"instrument_days": rows}).decode())
+        return 0
+    click.echo(f"{'exchange':<17}{'symbol':<14}{'day':<12}{'rows':>10}{'distinct':>10}"
+               f"{'first id':>14}{'last id':>14}{'missing':>9}  missing ranges")  # fmt: skip
+    for d in shown:
+        ranges = ", ".join(f"{a}-{b}" for a, b in d.missing_ranges[:3])
+        more = f" (+{len(d.missing_ranges) - 3})" if len(d.missing_ranges) > 3 else ""
+        click.echo(f"{d.exchange:<17}{d.symbol:<14}{d.trade_date:<12}{d.rows:>10,}"
+                   f"{d.distinct_ids:>10,}{d.first_id:>14}{d.last_id:>14}{d.missing_ids:>9,}"
+                   f"  {ranges}{more}")  # fmt: skip
+    click.echo(f"{len(shown):,} instrument-days, {sum(d.rows for d in shown):,} rows, "
+               f"{sum(d.missing_ids for d in shown):,} ids missing between first and last; "
+               f"{sum(d.rows - d.distinct_ids for d in shown):,} duplicated")  # fmt: skip
+    return 0

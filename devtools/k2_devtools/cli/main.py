@@ -9,7 +9,10 @@ pyarrow, pyiceberg, the connector) inside the command: `k2 --help` imports none 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import click
 
@@ -21,6 +24,7 @@ SUBCOMMANDS = {
     "lake": "k2_devtools.cli.lake:lake",
     "soak": "k2_devtools.cli.soak:soak",
     "bench": "k2_devtools.cli.bench:bench",
+    "cost": "k2_devtools.cli.cost:cost",
     "record": "k2_devtools.cli.record:record",
 }
 
@@ -65,3 +69,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("aborted", err=True)
         return 130
     return int(result or 0)
+
+
+def console() -> NoReturn:
+    """The `k2` executable (and `python -m k2_devtools.cli`): run, then leave the process.
+
+    When pyarrow's S3 filesystem was used, the process ends with os._exit once the output is
+    flushed: pyarrow's S3 teardown at interpreter exit intermittently aborts with "terminate
+    called without an active exception" (apache/arrow#34314, #39162), which turned a finished
+    command's exit code into -6. Every command has closed its files and servers by then.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if "pyarrow._s3fs" in sys.modules:
+        os._exit(code)
+    sys.exit(code)

@@ -138,6 +138,8 @@ async def _stream_until_signal(
             settings = replace(settings, ws_base_url=server.url, rest_base_url=server.rest_url,
                                connection=LOCAL_CONNECTIONS)  # fmt: skip
         connector = Connector(replace(settings, handles_sigterm=False), write)
+        if server is not None:
+            server.play_when_connected(len(connector.supervisors))
         running = asyncio.create_task(connector.run())
         stopping = asyncio.create_task(stop.wait())
         ready()

@@ -16,7 +16,12 @@ if TYPE_CHECKING:
         ConcurrentCommitError,
         TradesCommitter,
     )
-    from k2.adapters.iceberg.reads import PartitionStats, partition_stats, read_trades
+    from k2.adapters.iceberg.reads import (
+        PartitionStats,
+        completeness_ledger,
+        partition_stats,
+        read_trades,
+    )
 
 _SOURCES = {
     "ensure_trades_table": "catalog", "iceberg_trades_schema": "catalog",
@@ -24,6 +29,7 @@ _SOURCES = {
     "CommitReport": "committer", "CommitterBusyError": "committer",
     "ConcurrentCommitError": "committer", "TradesCommitter": "committer",
     "PartitionStats": "reads", "partition_stats": "reads", "read_trades": "reads",
+    "completeness_ledger": "reads",
 }  # fmt: skip
 __all__ = [
     "CommitReport",
@@ -31,6 +37,7 @@ __all__ = [
     "ConcurrentCommitError",
     "PartitionStats",
     "TradesCommitter",
+    "completeness_ledger",
     "ensure_trades_table",
     "iceberg_trades_schema",
     "partition_stats",

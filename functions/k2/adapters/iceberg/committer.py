@@ -7,8 +7,10 @@ committer at a time:
   .ledger) referenced in the same Iceberg commit as the rows. The commit is made against the
   snapshot the duplicate check read: if another commit landed meanwhile, pyiceberg's snapshot
   requirement rejects it (and Glue's VersionId check guards the metadata swap itself in AWS);
-- no duplicates: rows are deduplicated on (exchange, symbol, trade_id) within the batch and
-  against what the table holds for the touched partitions;
+- no duplicates: rows are deduplicated on (exchange, symbol, trade_id) within the batch, and
+  against the completeness ledger (k2.adapters.iceberg.completeness: the id ranges the table
+  holds per instrument and day), which the same commit updates - so a commit never reads the
+  table back, and its cost grows with what it adds, not with what the table holds;
 - then maintenance (k2.adapters.iceberg.maintenance): compaction, staging retention, snapshot
   expiry.
 """
@@ -28,19 +30,15 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 
 from k2.adapters import aws
-from k2.adapters.iceberg.catalog import (
-    PartitionKey,
-    ensure_trades_table,
-    partitions_filter,
-    partitions_of,
-    trades_catalog,
-)
+from k2.adapters.iceberg.catalog import ensure_trades_table, partitions_of, trades_catalog
+from k2.adapters.iceberg.completeness import CompletenessStore
 from k2.adapters.iceberg.ledger import LEDGER_PROPERTY, StagingLedger
 from k2.adapters.iceberg.maintenance import LakeMaintenance
 from k2.adapters.staging.reader import staging_dataset
 from k2.config import CommitterSettings, LakeSettings
 from k2.domain import schema
-from k2.domain.lake.rows import TRADE_KEY, first_of_each_trade, not_in, sorted_for_files
+from k2.domain.lake.completeness import fold
+from k2.domain.lake.rows import first_of_each_trade, sorted_for_files
 
 
 class CommitterBusyError(RuntimeError):
@@ -88,6 +86,7 @@ class TradesCommitter:
         self._s3 = aws.client("s3", lake.endpoint_url)
         self._clock, self._before_commit = clock, before_commit
         self._ledger = StagingLedger(self._s3, lake.bucket, self._settings)
+        self._completeness = CompletenessStore(self._s3, lake.bucket, self._settings)
         self._maintenance = LakeMaintenance(
             self._s3, lake.bucket, self._settings, self._ledger, clock
         )
@@ -100,10 +99,9 @@ class TradesCommitter:
             pending = [k for k in self._staging_keys() if k not in consumed]
             report.staging_files_waiting = max(0, len(pending) - self._settings.max_staging_files)
             pending = pending[: self._settings.max_staging_files]
-            touched: set[PartitionKey] = set()
             if pending:
-                touched = self._commit(table, pending, report)
-            report.compacted_partitions = self._maintenance.compact(table, touched)
+                self._commit(table, pending, report)
+            report.compacted_partitions = self._maintenance.compact(table)
             report.staging_files_removed = self._maintenance.remove_consumed_staging(table)
             report.expired_files_removed = self._maintenance.expire_snapshots(table)
         return report
@@ -116,10 +114,14 @@ class TradesCommitter:
             total.add(self.run())
         return total
 
-    def _commit(self, table: Table, pending: list[str], report: CommitReport) -> set[PartitionKey]:
+    def _commit(self, table: Table, pending: list[str], report: CommitReport) -> None:
         staged = self._read_staging(pending)
         unique = first_of_each_trade(staged)
-        new = sorted_for_files(not_in(unique, self._existing_keys(table, unique)))
+        days = partitions_of(unique)
+        replaced = self._completeness.days(table)
+        folded = fold(self._completeness.load(table, days), unique)
+        new = sorted_for_files(unique.filter(pa.array(folded.new)))
+        completeness = self._completeness.write(folded.ledger)
         report.staging_files = len(pending)
         report.staged_rows, report.new_rows = staged.num_rows, new.num_rows
         report.duplicates_skipped = staged.num_rows - new.num_rows
@@ -132,14 +134,14 @@ class TradesCommitter:
                 if new.num_rows:
                     transaction.append(new, snapshot_properties={"k2.ledger": ledger_uri})
                 created = f"{self._clock():.0f} {ledger_uri}"
-                transaction.set_properties({LEDGER_PROPERTY + ledger_id: created})
+                transaction.set_properties({LEDGER_PROPERTY + ledger_id: created, **completeness})
                 if self._before_commit:
                     self._before_commit()
         except CommitFailedException as error:  # the table moved on since this run began
             raise ConcurrentCommitError(f"commit abandoned, the table changed: {error}") from error
         snapshot = table.current_snapshot()
         report.snapshot_id = snapshot.snapshot_id if snapshot else None
-        return partitions_of(new)
+        self._completeness.delete([replaced[day] for day in days if day in replaced])
 
     @contextmanager
     def _lease(self) -> Iterator[None]:
@@ -187,11 +189,3 @@ class TradesCommitter:
     def _read_staging(self, keys: Sequence[str]) -> pa.Table:
         rows = staging_dataset(self._lake, keys).to_table()
         return rows.select(schema.field_names()).cast(schema.arrow_schema())
-
-    def _existing_keys(self, table: Table, rows: pa.Table) -> pa.Table:
-        """Trade keys the table already holds in the partitions `rows` touch."""
-        touched = partitions_of(rows)
-        if not touched or table.current_snapshot() is None:
-            return pa.table({name: pa.array([], pa.string()) for name in TRADE_KEY})
-        scan = table.scan(row_filter=partitions_filter(touched), selected_fields=TRADE_KEY)
-        return scan.to_arrow()

@@ -1,5 +1,7 @@
 """Keeping the `trades` table small and its bucket bounded, after each commit:
-- crowded partitions (more than `max_files_per_partition` files) rewritten as one sorted file;
+- crowded days (more than `max_files_per_partition` files) rewritten as sorted files once the
+  day is closed (`closed_day_after_s` past its end): a day still trading gets a file per
+  commit, and rewriting it at every commit would cost the whole day again each time;
 - consumed staging files, and their ledgers, deleted after the staging retention;
 - snapshots older than the retention expired, and the files only they held deleted with them
   (pyiceberg's expiry edits the metadata only); metadata JSON beyond the last
@@ -17,7 +19,7 @@ from urllib.parse import urlparse
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
 
-from k2.adapters.iceberg.catalog import PartitionKey, partitions_filter
+from k2.adapters.iceberg.catalog import partitions_filter
 from k2.adapters.iceberg.ledger import LEDGER_PROPERTY, StagingLedger, delete_objects
 from k2.adapters.iceberg.reads import files_per_partition
 from k2.config import CommitterSettings
@@ -33,23 +35,23 @@ class LakeMaintenance:
         self._s3, self._bucket, self._settings = s3, bucket, settings
         self._ledger, self._clock = ledger, clock
 
-    def compact(self, table: Table, touched: set[PartitionKey]) -> list[str]:
-        """Rewrite each touched partition that has too many files as one sorted file."""
-        if not touched:
+    def compact(self, table: Table) -> list[str]:
+        """Rewrite each closed day that has too many files as sorted files."""
+        if table.current_snapshot() is None:
             return []
-        files = files_per_partition(table)
+        closed_before = self._clock() - self._settings.closed_day_after_s - 86_400
         crowded = sorted(
-            p
-            for p in touched
-            if p in files and files[p].files > self._settings.max_files_per_partition
+            day
+            for day, stats in files_per_partition(table).items()
+            if stats.files > self._settings.max_files_per_partition
+            and datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp() < closed_before
         )
-        for partition in crowded:
-            where = partitions_filter({partition})
+        for day in crowded:
+            where = partitions_filter({day})
             rows = sorted_for_files(table.scan(row_filter=where).to_arrow())
-            marker = {"k2.compacted": "/".join(partition)}
             table.overwrite(rows.cast(schema.arrow_schema()), overwrite_filter=where,
-                            snapshot_properties=marker)  # fmt: skip
-        return [f"{symbol}/{day}" for symbol, day in crowded]
+                            snapshot_properties={"k2.compacted": day})  # fmt: skip
+        return crowded
 
     def remove_consumed_staging(self, table: Table) -> int:
         """Delete staging files (then their ledger, then its property) once the retention

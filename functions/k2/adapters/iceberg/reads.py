@@ -1,5 +1,5 @@
 """Reading the `trades` table back: rows (all, some columns, one symbol) and the files, rows and
-bytes of each partition."""
+bytes of each day."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from pyiceberg.expressions import AlwaysTrue, EqualTo, Reference
 from pyiceberg.expressions.literals import literal
 from pyiceberg.table import Table
 
+from k2.adapters import aws
 from k2.adapters.iceberg.catalog import PartitionKey, ensure_trades_table, trades_catalog
+from k2.adapters.iceberg.completeness import CompletenessStore
 from k2.config import CommitterSettings, LakeSettings
 from k2.domain import schema
 
@@ -22,8 +24,8 @@ def read_trades(
     selected: Sequence[str] = ("*",),
     symbol: str | None = None,
 ) -> pa.Table:
-    """Every row of `trades` (or the selected columns, or one symbol's rows: partition
-    pruning reads only its files); empty before the first commit."""
+    """Every row of `trades` (or the selected columns, or one symbol's rows: the files' and row
+    groups' symbol bounds skip the rest); empty before the first commit."""
     chosen = settings or CommitterSettings()
     table = ensure_trades_table(trades_catalog(lake), lake, chosen)
     if table.current_snapshot() is None:
@@ -34,9 +36,18 @@ def read_trades(
     return table.scan(row_filter=row_filter, selected_fields=tuple(selected)).to_arrow()
 
 
+def completeness_ledger(lake: LakeSettings, settings: CommitterSettings | None = None) -> pa.Table:
+    """The completeness ledger of every day (k2.domain.lake.completeness): what the table holds,
+    per instrument and day, as id ranges."""
+    chosen = settings or CommitterSettings()
+    table = ensure_trades_table(trades_catalog(lake), lake, chosen)
+    return CompletenessStore(aws.client("s3", lake.endpoint_url), lake.bucket, chosen).load_all(
+        table
+    )
+
+
 @dataclass
 class PartitionStats:
-    symbol: str
     day: str
     files: int
     rows: int
@@ -50,7 +61,7 @@ class PartitionStats:
 def partition_stats(
     lake: LakeSettings, settings: CommitterSettings | None = None
 ) -> list[PartitionStats]:
-    """Files, rows and bytes per (symbol, day) partition of the current snapshot."""
+    """Files, rows and bytes per day of the current snapshot."""
     table = ensure_trades_table(trades_catalog(lake), lake, settings or CommitterSettings())
     if table.current_snapshot() is None:
         return []
@@ -59,11 +70,11 @@ def partition_stats(
 
 
 def files_per_partition(table: Table) -> dict[PartitionKey, PartitionStats]:
-    """(symbol, day) -> files, rows and bytes in the current snapshot."""
+    """Day -> files, rows and bytes in the current snapshot."""
     stats: dict[PartitionKey, PartitionStats] = {}
     for entry in table.inspect.files().to_pylist():
-        symbol, day = entry["partition"]["symbol"], entry["partition"]["trade_day"].isoformat()
-        partition = stats.setdefault((symbol, day), PartitionStats(symbol, day, 0, 0, 0))
+        day = entry["partition"]["trade_day"].isoformat()
+        partition = stats.setdefault(day, PartitionStats(day, 0, 0, 0))
         partition.files += 1
         partition.rows += entry["record_count"]
         partition.bytes += entry["file_size_in_bytes"]

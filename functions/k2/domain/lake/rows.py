@@ -19,19 +19,6 @@ def first_of_each_trade(rows: pa.Table) -> pa.Table:
     return ordered.take(firsts["_row_min"])
 
 
-def not_in(rows: pa.Table, existing_keys: pa.Table) -> pa.Table:
-    """Rows whose trade key is not among `existing_keys` (what the table already holds)."""
-    if rows.num_rows == 0 or existing_keys.num_rows == 0:
-        return rows
-    # Join only the keys and a row number: Arrow joins cannot carry list or map columns.
-    keys = rows.select(list(TRADE_KEY)).append_column(
-        "_row", pa.array(range(rows.num_rows), pa.int64())
-    )
-    kept = keys.join(existing_keys.select(list(TRADE_KEY)), keys=list(TRADE_KEY),
-                     join_type="left anti")  # fmt: skip
-    return rows.take(kept["_row"])
-
-
 def sorted_for_files(rows: pa.Table) -> pa.Table:
     """Files sorted by symbol then trade time: range scans read few row groups."""
     return rows.sort_by(SORT_ORDER)
