@@ -32,6 +32,7 @@ from k2.config import CommitterSettings
 from k2.domain import kpl
 from k2.domain.query.planner import plan
 from k2.domain.query.spec import parse_request
+from k2_devtools.cli.main import main as k2_main
 from k2_devtools.local.lambda_context import LocalLambdaContext
 from normalize.handler import lambda_handler as normalize
 from tests.support.cli import K2
@@ -80,7 +81,7 @@ def trade_ids(lake) -> dict[str, list[int]]:
 
 
 def test_a_crash_before_commit_and_a_redelivered_session_still_give_each_trade_once(
-    server_lake, session_frames, recordings
+    server_lake, session_frames, recordings, capsys
 ):
     deliver(session_frames, frames_per_record=500, first_sequence=10**20)
 
@@ -106,9 +107,9 @@ def test_a_crash_before_commit_and_a_redelivered_session_still_give_each_trade_o
     )  # fmt: skip
     assert verify.returncode == 0, verify.stderr
     assert "OK: every trade of the source is in trades exactly once" in verify.stdout
-    ledger = subprocess.run([*K2, "lake", "completeness", "--json"], capture_output=True,
-                            text=True, timeout=120, check=True)  # fmt: skip
-    days = json.loads(ledger.stdout)["instrument_days"]
+    capsys.readouterr()
+    assert k2_main(["lake", "completeness", "--json"]) == 0  # in-process: no interpreter start
+    days = json.loads(capsys.readouterr().out)["instrument_days"]
     by_symbol = {
         s: sum(d["distinct_ids"] for d in days if d["symbol"] == s) for s in RECORDED_TRADE_IDS
     }

@@ -22,7 +22,9 @@ import pytest
 from tests.support.lake_files import landed_ids
 from tests.support.sam_template import ROOT
 
-pytestmark = pytest.mark.integration
+# Slow tier (nightly `make test-slow`): `sam build` alone is ~30 s of CPU, and the PR full
+# check runs `make sam-validate sam-build` on every pull request anyway.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SAM = ROOT / ".tools" / "sam" / "bin" / "sam"
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 # What the python3.12 Lambda runtime has besides the standard library.

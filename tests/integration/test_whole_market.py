@@ -50,3 +50,17 @@ def test_fifteen_hundred_symbols_by_a_hundred_trades_land_exactly_once():
     assert_every_trade_once(report, 1_500, 100)
     assert report["kinesis"]["frames"] / report["kinesis"]["records"] >= 50
     assert report["objects"]["staging"] <= 2 * report["event_source"]["invocations"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_whole_market_preset_lands_exactly_once():
+    result = subprocess.run([*K2, "run", "--preset", "whole-market", "--json"],
+                            capture_output=True, text=True, timeout=540, check=False)  # fmt: skip
+    report = json.loads(result.stdout)
+    assert result.returncode == 0, (report["stopped"], result.stderr[-3000:])
+    assert report["ok"] is True
+    assert len(report["lake_symbols"]) > 1_000
+    assert all(s["missing"] == s["duplicated"] == s["unexpected"] == 0
+               for s in report["lake_symbols"])  # fmt: skip
+    assert report["kinesis"]["frames"] / report["kinesis"]["records"] >= 50

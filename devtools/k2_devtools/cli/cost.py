@@ -45,7 +45,9 @@ def cost(
     from k2_devtools.cost import PRICES_DATE, Deployment, Load, estimate, measured_from
 
     if peak_trades_per_second < trades_per_second:
-        raise click.BadParameter("the peak cannot be below the average", param_hint="--peak")
+        raise click.BadParameter(
+            "the peak cannot be below the average", param_hint="--peak-trades-per-second"
+        )
     load = Load(trades_per_second, peak_trades_per_second, symbols, queries_per_day)
     prices = json.loads(prices_file.read_text()) if prices_file else None
     measured, source = measured_from(MARKET_RESULTS)

@@ -14,7 +14,7 @@ import click
 
 from k2.config import MappingSettings
 from k2_devtools.cli.format import ProgressLine, comma_list, existing_files, format_symbols
-from k2_devtools.local.options import RunOptions
+from k2_devtools.local.options import PRESETS, RunOptions
 
 if TYPE_CHECKING:
     from k2_devtools.local.pipeline import RunReport
@@ -46,6 +46,16 @@ DEFAULTS = RunOptions()
     "--trades-per-symbol", type=int, default=DEFAULTS.trades_per_symbol, show_default=True
 )
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
+@click.option(
+    "--preset",
+    type=click.Choice(PRESETS),
+    default=None,
+    help="generate a whole-market session instead of --symbols: --preset-symbols symbols "
+    "(S0000USDT...) over --preset-seconds, a few at hundreds of trades/s with bursts, the long "
+    "tail at a trade a minute",
+)
+@click.option("--preset-symbols", type=int, default=DEFAULTS.preset_symbols, show_default=True)
+@click.option("--preset-seconds", type=float, default=DEFAULTS.preset_seconds, show_default=True)
 @click.option(
     "--endpoint-url",
     default=lambda: os.environ.get("AWS_ENDPOINT_URL") or None,
@@ -89,6 +99,9 @@ def run(
     symbols: str,
     trades_per_symbol: int,
     seed: int,
+    preset: str | None,
+    preset_symbols: int,
+    preset_seconds: float,
     endpoint_url: str | None,
     shards: int,
     batch_size: int,
@@ -108,6 +121,9 @@ def run(
         symbols=[symbol.upper() for symbol in comma_list(symbols)],
         trades_per_symbol=trades_per_symbol,
         seed=seed,
+        preset=preset,
+        preset_symbols=preset_symbols,
+        preset_seconds=preset_seconds,
         endpoint_url=endpoint_url,
         shards=shards,
         mapping=replace(DEFAULTS.mapping, batch_size=batch_size, batching_window_s=batching_window),

@@ -31,6 +31,13 @@ class RunOptions:
     duration_s: float | None = None  # stop after this long (live: default until Ctrl-C)
     ws_url: str = BINANCE_WS_URL  # --live only; any Binance-compatible server
     rest_url: str | None = BINANCE_REST_URL
+    # "whole-market": generate k2.binance.generator.whole_market_frames instead of `symbols`
+    preset: str | None = None
+    preset_symbols: int = 1_500
+    preset_seconds: float = 60.0
+
+
+PRESETS = ("whole-market",)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from k2.adapters.iceberg import TradesCommitter, completeness_ledger, partition_
 from k2.adapters.kinesis.writer import KinesisWriter
 from k2.adapters.staging.reader import read_staging, staging_row_schema
 from k2.binance.frames import ParsedFrames, parse_frames
-from k2.binance.generator import generate_frames
+from k2.binance.generator import generate_frames, whole_market_frames
 from k2.binance.recording import RecordedFrame, read_recordings
 from k2.config import (
     DEFAULT_FAILURE_QUEUE,
@@ -415,6 +415,14 @@ def _source_frames(options: RunOptions) -> tuple[str, list[RecordedFrame]]:
     if options.replay:
         frames = list(read_recordings(options.replay))
         return ", ".join(str(path) for path in options.replay), frames
+    if options.preset == "whole-market":
+        market = whole_market_frames(options.preset_symbols, options.preset_seconds,
+                                     seed=options.seed)  # fmt: skip
+        description = (
+            f"generated whole market: {options.preset_symbols:,} symbols, "
+            f"{options.preset_seconds:g} s, power-law rates (seed {options.seed})"
+        )
+        return description, list(market)
     generated = generate_frames(options.symbols, options.trades_per_symbol, seed=options.seed)
     description = (
         f"generated: {', '.join(options.symbols)} x {options.trades_per_symbol} trades "

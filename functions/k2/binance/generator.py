@@ -4,11 +4,17 @@ Same seed, same frames. Each symbol gets a price random walk on its tick size, t
 that switch between calm and burst regimes (the recorded BTCUSDT session has a ~15 trades/s
 median and ~950/s peaks), contiguous trade ids, and bookTicker frames mixed in as a real
 combined stream has them. Output is `RecordedFrame`s, so it can be written as a recording file.
+
+`whole_market_frames` is a whole-market session: 1,500+ symbols whose calm rates fall off as a
+power law (the busiest at hundreds of trades a second with bursts, the long tail at about a
+trade a minute), over a fixed span of time.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
+import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -62,17 +68,49 @@ def generate_frames(
     yield from heapq.merge(*streams, key=lambda recorded: recorded.receive_ns)
 
 
+WHOLE_MARKET_SYMBOLS = 1_500
+BUSIEST_CALM_RATE = 200.0  # trades/s of the busiest symbol outside its bursts
+LONG_TAIL_RATE = 1 / 60  # trades/s of the quietest symbol
+
+
+def whole_market_frames(
+    symbols: int = WHOLE_MARKET_SYMBOLS, seconds: float = 60.0, seed: int = 7,
+    start_ms: int = START_MS,
+) -> Iterator[RecordedFrame]:  # fmt: skip
+    """`seconds` of a market of `symbols` symbols (S0000USDT, ...): symbol i trades at a calm
+    rate falling as a power law from BUSIEST_CALM_RATE to LONG_TAIL_RATE (x BURST_RATE /
+    CALM_RATE in bursts), so a few symbols carry most trades, as on Binance."""
+    exponent = _tail_exponent(symbols)
+    until_us = start_ms * 1000 + int(seconds * 1_000_000)
+    streams = [
+        _symbol_frames(profile_for(f"S{i:04d}USDT", i), None, seed, start_ms,
+                       calm_rate=BUSIEST_CALM_RATE / (i + 1) ** exponent, until_us=until_us)
+        for i in range(symbols)
+    ]  # fmt: skip
+    yield from heapq.merge(*streams, key=lambda recorded: recorded.receive_ns)
+
+
+def _tail_exponent(symbols: int) -> float:
+    """The power-law exponent that takes the rate from the busiest to the long tail."""
+    return math.log(BUSIEST_CALM_RATE / LONG_TAIL_RATE) / math.log(max(2, symbols))
+
+
 def _symbol_frames(
-    profile: SymbolProfile, trades: int, seed: int, start_ms: int
-) -> Iterator[RecordedFrame]:
+    profile: SymbolProfile, trades: int | None, seed: int, start_ms: int,
+    calm_rate: float = CALM_RATE, until_us: int | None = None,
+) -> Iterator[RecordedFrame]:  # fmt: skip
+    """`trades` trades of one symbol, or as many as fall before `until_us`."""
     rng = random.Random(f"{seed}:{profile.symbol}")
     stream = profile.symbol.lower()
     price_ticks = round(profile.start_price / profile.tick)
     decimals = max(0, len(f"{profile.tick:.10f}".rstrip("0").split(".")[1]))
     time_us, burst, last_receive_ns = start_ms * 1000, False, 0
-    for offset in range(trades):
-        rate = BURST_RATE if burst else CALM_RATE
+    burst_rate = calm_rate * BURST_RATE / CALM_RATE
+    for offset in itertools.count() if trades is None else range(trades):
+        rate = burst_rate if burst else calm_rate
         time_us += max(1, int(rng.expovariate(rate) * 1_000_000))
+        if until_us is not None and time_us > until_us:
+            return
         burst = (rng.random() < BURST_ODDS) if not burst else (rng.random() >= CALM_ODDS)
         price_ticks = max(1, price_ticks + rng.choice((-1, 0, 0, 1)))
         price = f"{price_ticks * profile.tick:.{decimals}f}"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
+from collections import Counter
 
 import numpy as np
 import pytest
 
 from k2.binance.frames import _fast_spot_trades, parse_frames
-from k2.binance.generator import generate_frames
+from k2.binance.generator import generate_frames, whole_market_frames
 from k2.binance.recording import read_recording, read_recordings, write_recording
 
 pytestmark = pytest.mark.unit
@@ -64,3 +66,22 @@ def test_several_recordings_replay_interleaved_in_receive_time(tmp_path):
     merged = list(read_recordings(paths))
     assert sorted(merged, key=lambda f: f.receive_ns) == merged
     assert len(merged) == len(btc) + len(eth)
+
+
+def test_a_whole_market_session_is_heavy_tailed_and_contiguous_per_symbol():
+    frames = list(whole_market_frames(symbols=1_500, seconds=20, seed=3))
+    counts: Counter[str] = Counter()
+    ids: dict[str, list[int]] = {}
+    for recorded in frames:
+        if b"@trade" in recorded.frame:
+            data = json.loads(recorded.frame)["data"]
+            counts[data["s"]] += 1
+            ids.setdefault(data["s"], []).append(data["t"])
+    busiest = counts.most_common(10)
+    assert busiest[0][1] / 20 > 100  # hundreds of trades a second at the top
+    assert sum(n for _, n in busiest) > 0.4 * sum(counts.values())  # a few carry most trades
+    assert len(counts) > 750  # half the market trades within 20 s
+    assert sum(1 for n in counts.values() if n <= 2) > 100  # and a long tail barely does
+    assert all(v == list(range(v[0], v[0] + len(v))) for v in ids.values())
+    receive = [recorded.receive_ns for recorded in frames]
+    assert receive == sorted(receive)

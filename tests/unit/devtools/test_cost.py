@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
+from k2_devtools.cli.main import main
 from k2_devtools.cost import Deployment, Load, estimate
-from tests.support.cli import K2
 
 pytestmark = pytest.mark.unit
 
@@ -39,15 +38,16 @@ def test_on_demand_kinesis_is_priced_by_volume_and_stream_hours():
     assert items == {"on-demand stream", "data in", "data out"}
 
 
-def test_prices_can_be_overridden_and_the_cli_prints_its_breakdown(tmp_path):
+def test_prices_can_be_overridden_and_the_cli_prints_its_breakdown(tmp_path, capsys):
     prices = tmp_path / "prices.json"
     prices.write_text(json.dumps({"fargate_vcpu_hour": 0.0, "fargate_gb_hour": 0.0}))
-    result = subprocess.run([*K2, "cost", "--prices", str(prices), "--json"],
-                            capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
-    body = json.loads(result.stdout)
+    assert main(["cost", "--prices", str(prices), "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
     assert body["by_service"]["Fargate"] == 0.0
     assert body["total_usd"] == pytest.approx(sum(line["monthly_usd"] for line in body["lines"]),
                                               abs=0.01)  # fmt: skip
-    human = subprocess.run([*K2, "cost"], capture_output=True, text=True, timeout=60, check=True)
-    assert "total" in human.stdout
-    assert "shard-hours" in human.stdout
+    assert main(["cost"]) == 0
+    human = capsys.readouterr().out
+    assert "total" in human
+    assert "shard-hours" in human
+    assert main(["cost", "--trades-per-second", "10", "--peak-trades-per-second", "5"]) == 2

@@ -99,9 +99,9 @@ class TradesCommitter:
             pending = [k for k in self._staging_keys() if k not in consumed]
             report.staging_files_waiting = max(0, len(pending) - self._settings.max_staging_files)
             pending = pending[: self._settings.max_staging_files]
-            if pending:
+            if pending:  # a closed day is compacted by the first commit after it closes
                 self._commit(table, pending, report)
-            report.compacted_partitions = self._maintenance.compact(table)
+                report.compacted_partitions = self._maintenance.compact(table)
             report.staging_files_removed = self._maintenance.remove_consumed_staging(table)
             report.expired_files_removed = self._maintenance.expire_snapshots(table)
         return report
