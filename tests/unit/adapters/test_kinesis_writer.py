@@ -83,7 +83,7 @@ def test_many_symbols_share_a_record_per_shard_each_on_the_shard_its_key_hashes_
             assert all(low <= hash_key(key) <= high for key, _ in entries)
             stored += entries
     assert sorted(f for _, f in stored) == sorted(frames)
-    by_key = {}
+    by_key: dict[str, list[bytes]] = {}
     for key, data in stored:  # within a shard each instrument keeps its order
         by_key.setdefault(key, []).append(data)
     assert by_key["spot:S0042USDT"] == [frame("S0042USDT", 0), frame("S0042USDT", 1)]
