@@ -106,7 +106,7 @@ def test_a_query_that_eats_cpu_ends_504_at_its_limit_while_others_are_answered(q
     assert status == 504, body
     assert took < TIMEOUT_S + 3  # the limit, and killing a worker that ignored it
     assert meanwhile
-    assert max(meanwhile) < 3
+    assert max(meanwhile) < TIMEOUT_S / 2  # answered long before the hostile query ends
     assert host_rss_mb() < HOST_RSS_CAP_MB
 
 
@@ -116,7 +116,7 @@ def test_a_query_that_eats_memory_ends_413_in_its_worker(query_url):
     (status, body, _), meanwhile = while_running(query_url, hostile)
     assert status == 413, body
     assert json.loads(body)["error"]
-    assert not meanwhile or max(meanwhile) < 3
+    assert not meanwhile or max(meanwhile) < TIMEOUT_S / 2
     assert host_rss_mb() < HOST_RSS_CAP_MB
 
 
@@ -151,7 +151,9 @@ def test_bad_framing_is_refused_and_half_open_connections_hold_no_thread(query_u
         for connection in half_open:
             connection.sendall(b"GET /symbols HTTP/1.1\r\nHost:")
         status, _, took = get(query_url, "symbols")
-        assert (status, took < 2) == (200, True)
+        # answered while all 500 still hang: before the server's 10 s channel timeout could
+        # have freed anything (a thread per connection would leave no thread to answer)
+        assert (status, took < 5) == (200, True)
         assert threading.active_count() <= threads_before + 2
     finally:
         for connection in half_open:
