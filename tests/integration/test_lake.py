@@ -168,31 +168,22 @@ def files_per_day(table) -> dict[str, int]:
     return per_day
 
 
-def test_a_crowded_closed_day_is_compacted_into_sorted_files(server_lake, session_frames):
+def test_a_crowded_day_is_rewritten_once_it_closes_not_at_every_commit(server_lake, session_frames):
     settings = CommitterSettings(max_files_per_partition=2)
     btc = [f for f in session_frames if frame_symbol(f) == "BTCUSDT"]
-    reports = []
-    for part in range(4):  # four commits, each adding a file to the same days
-        deliver(btc[part::4], frames_per_record=500, first_sequence=10**20 + part * 10**6)
-        reports.append(TradesCommitter(server_lake, settings).run())
-    compacted = {day for report in reports for day in report.compacted_partitions}
-    assert compacted <= {"2024-08-08", "2024-08-09"}
-    assert compacted  # the session's days closed long ago
-    table = ensure_trades_table(trades_catalog(server_lake), server_lake, settings)
-    assert all(count <= 2 for count in files_per_day(table).values())
-    assert trade_ids(server_lake)["BTCUSDT"] == list(RECORDED_TRADE_IDS["BTCUSDT"])
-
-
-def test_a_day_still_trading_is_not_rewritten_at_every_commit(server_lake, session_frames):
-    settings = CommitterSettings(max_files_per_partition=2)
-    btc = [f for f in session_frames if frame_symbol(f) == "BTCUSDT"][:3_000]
     during_the_session = 1_723_163_400  # 2024-08-09 00:30 UTC: both session days still open
-    for part in range(3):
-        deliver(btc[part::3], frames_per_record=500, first_sequence=10**20 + part * 10**6)
+    for part in range(3):  # three commits while the days still trade: a file each
+        deliver(btc[part::4], frames_per_record=500, first_sequence=10**20 + part * 10**6)
         report = TradesCommitter(server_lake, settings, clock=lambda: during_the_session).run()
         assert report.compacted_partitions == []
     table = ensure_trades_table(trades_catalog(server_lake), server_lake, settings)
     assert max(files_per_day(table).values()) == 3
+    deliver(btc[3::4], frames_per_record=500, first_sequence=10**20 + 3 * 10**6)
+    report = TradesCommitter(server_lake, settings).run()  # now: the session's days are closed
+    assert set(report.compacted_partitions) == set(files_per_day(table))
+    table = ensure_trades_table(trades_catalog(server_lake), server_lake, settings)
+    assert all(count <= 2 for count in files_per_day(table).values())
+    assert trade_ids(server_lake)["BTCUSDT"] == list(RECORDED_TRADE_IDS["BTCUSDT"])
 
 
 def table_objects(table) -> set[str]:
