@@ -172,9 +172,9 @@ def _lake_line(report: RunReport) -> str:
     differences = sum(s.missing + s.duplicated + s.unexpected for s in report.lake_symbols)
     return (
         f"lake           {lake['committed_rows']:,} rows committed to the Iceberg table in "
-        f"{lake['files']:,} files over {lake['partitions']:,} partitions (at most "
-        f"{lake['max_files_per_partition']} per partition); differences from the source: "
-        f"{differences:,}"
+        f"{lake['files']:,} files over {lake['partitions']:,} days (at most "
+        f"{lake['max_files_per_partition']} a day); differences from the source by its "
+        f"completeness ledger: {differences:,}"
     )
 
 
