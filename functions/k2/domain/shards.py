@@ -38,13 +38,20 @@ class ShardRoutes:
     def __init__(self, ranges: Sequence[ShardRange]) -> None:
         self._ranges = sorted(ranges)
         self._starts = [shard.start for shard in self._ranges]
+        self._routed: dict[str, ShardRange | None] = {}  # one per instrument: a few thousand
 
     def __len__(self) -> int:
         return len(self._ranges)
 
     def route(self, partition_key: str) -> ShardRange | None:
         """The shard whose range holds the key's hash; None when no known range does (an empty
-        or stale map: the caller falls back to routing by the partition key alone)."""
+        or stale map: the caller falls back to routing by the partition key alone). Keys are
+        hashed once per map: every frame of an instrument has the same key."""
+        if partition_key not in self._routed:
+            self._routed[partition_key] = self._find(partition_key)
+        return self._routed[partition_key]
+
+    def _find(self, partition_key: str) -> ShardRange | None:
         value = hash_key(partition_key)
         position = bisect.bisect_right(self._starts, value) - 1
         if position < 0 or value > self._ranges[position].end:

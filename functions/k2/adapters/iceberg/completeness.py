@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.table import Table
 
@@ -53,7 +54,7 @@ class CompletenessStore:
         """Store each day's rows as a new object; the table properties that name them."""
         properties = {}
         for day in sorted(set(ledger["trade_date"].to_pylist())):
-            rows = ledger.filter(pa.compute.equal(ledger["trade_date"], day))
+            rows = ledger.filter(pc.equal(ledger["trade_date"], day))
             key = f"{self._folder}/trade_date={day}/{uuid.uuid4().hex}.parquet"
             sink = io.BytesIO()
             pq.write_table(rows, sink, compression="zstd")
