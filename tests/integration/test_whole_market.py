@@ -27,12 +27,15 @@ def k2_run(symbols: int, trades_per_symbol: int) -> dict:
 
 
 def assert_every_trade_once(report: dict, symbols: int, trades_per_symbol: int) -> None:
+    """In staging, and in the Iceberg table where the endpoint has a Glue catalog."""
     assert report["ok"] is True
-    assert len(report["lake_symbols"]) == symbols
-    for symbol in report["lake_symbols"]:
-        assert symbol["expected"] == symbol["landed_distinct"] == symbol["landed_rows"]
-        assert symbol["expected"] == trades_per_symbol
-    assert report["lake"]["committed_rows"] == symbols * trades_per_symbol
+    for stage in ("symbols", "lake_symbols"):
+        if report[stage] is None:  # GLUE_CATALOG=off (LocalStack host mode): no table
+            continue
+        assert len(report[stage]) == symbols
+        for symbol in report[stage]:
+            assert symbol["expected"] == symbol["landed_distinct"] == symbol["landed_rows"]
+            assert symbol["expected"] == trades_per_symbol
 
 
 @pytest.mark.timeout(240)
@@ -40,7 +43,9 @@ def test_six_hundred_symbols_over_two_connections_land_exactly_once():
     report = k2_run(600, 4)
     assert_every_trade_once(report, 600, 4)
     assert report["objects"]["staging"] <= 2 * report["event_source"]["invocations"]
-    assert report["lake"]["files"] == 1  # one day, one commit: one file, not one per symbol
+    if report["lake"] is not None:
+        assert report["lake"]["committed_rows"] == 600 * 4
+        assert report["lake"]["files"] == 1  # one day, one commit: one file, not one per symbol
 
 
 @pytest.mark.slow
@@ -60,7 +65,7 @@ def test_the_whole_market_preset_lands_exactly_once():
     report = json.loads(result.stdout)
     assert result.returncode == 0, (report["stopped"], result.stderr[-3000:])
     assert report["ok"] is True
-    assert len(report["lake_symbols"]) > 1_000
-    assert all(s["missing"] == s["duplicated"] == s["unexpected"] == 0
-               for s in report["lake_symbols"])  # fmt: skip
+    landed = report["lake_symbols"] or report["symbols"]  # staging without a Glue catalog
+    assert len(landed) > 1_000
+    assert all(s["missing"] == s["duplicated"] == s["unexpected"] == 0 for s in landed)
     assert report["kinesis"]["frames"] / report["kinesis"]["records"] >= 50

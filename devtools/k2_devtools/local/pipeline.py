@@ -503,8 +503,10 @@ class _Watch:
         if now >= self._deadline:
             return StreamEnd.DURATION if self._by_duration else StreamEnd.TIMEOUT
         stats = self._connector.stats
+        sink = self._connector.sink
         seen = (stats.frames_in, stats.trades_forwarded, stats.backfilled, stats.duplicates,
-                self._connector.backfilling, self._connector.sink.drained)  # fmt: skip
+                self._connector.backfilling, sink.drained, sink.stats.frames_out,
+                sink.stats.put_failures)  # fmt: skip
         if seen != self._last_seen or not self._server.finished.is_set():
             self._last_seen, self._last_change = seen, now
         return StreamEnd.IDLE if now - self._last_change > self._idle_timeout_s else None
