@@ -47,8 +47,8 @@ def aggregate_keyed(entries: Iterable[tuple[str, bytes]]) -> bytes:
 
 def aggregated_size(frame_sizes: Iterable[int], partition_key: str) -> int:
     """Exact byte size `aggregate` would produce, for batching under Kinesis' 1 MiB limit."""
-    sizes = list(frame_sizes)
-    return _ENVELOPE + _key_entry_size(partition_key) + sum(_entry_size(0, s) for s in sizes)
+    entries = sum(_entry_size(0, size) for size in frame_sizes)
+    return _ENVELOPE + _key_entry_size(partition_key) + entries
 
 
 def pack_keyed(

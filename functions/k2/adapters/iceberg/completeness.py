@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import uuid
 from typing import Any
-from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,6 +19,7 @@ import pyarrow.parquet as pq
 from pyiceberg.table import Table
 
 from k2.adapters.iceberg.catalog import partitions_filter
+from k2.adapters.iceberg.ledger import bucket_and_key, read_object
 from k2.config import CommitterSettings
 from k2.domain.lake.completeness import LEDGER_SCHEMA, fold
 
@@ -65,13 +65,11 @@ class CompletenessStore:
     def delete(self, uris: list[str]) -> None:
         """Remove ledger objects a commit replaced (best effort: an orphan costs only bytes)."""
         for uri in uris:
-            parsed = urlparse(uri)
-            self._s3.delete_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
+            bucket, key = bucket_and_key(uri)
+            self._s3.delete_object(Bucket=bucket, Key=key)
 
     def _read(self, uri: str) -> pa.Table:
-        parsed = urlparse(uri)
-        body = self._s3.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"]
-        return pq.read_table(io.BytesIO(body.read())).cast(LEDGER_SCHEMA)
+        return pq.read_table(io.BytesIO(read_object(self._s3, uri))).cast(LEDGER_SCHEMA)
 
     def _from_rows(self, table: Table, day: str) -> pa.Table:
         if table.current_snapshot() is None:

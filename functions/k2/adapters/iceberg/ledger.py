@@ -50,14 +50,24 @@ class StagingLedger:
         return f"s3://{self._bucket}/{key}"
 
     def read(self, uri: str) -> list[str]:
-        parsed = urlparse(uri)
-        body = self._s3.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"]
-        keys: list[str] = orjson.loads(body.read())
+        keys: list[str] = orjson.loads(read_object(self._s3, uri))
         return keys
 
     def delete(self, uri: str) -> None:
-        parsed = urlparse(uri)
-        self._s3.delete_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
+        bucket, key = bucket_and_key(uri)
+        self._s3.delete_object(Bucket=bucket, Key=key)
+
+
+def bucket_and_key(uri: str) -> tuple[str, str]:
+    """`s3://bucket/some/key` -> ("bucket", "some/key")."""
+    parsed = urlparse(uri)
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def read_object(s3: Any, uri: str) -> bytes:
+    bucket, key = bucket_and_key(uri)
+    body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
 
 
 def delete_objects(s3: Any, bucket: str, keys: Sequence[str]) -> None:

@@ -14,13 +14,17 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlparse
 
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
 
 from k2.adapters.iceberg.catalog import partitions_filter
-from k2.adapters.iceberg.ledger import LEDGER_PROPERTY, StagingLedger, delete_objects
+from k2.adapters.iceberg.ledger import (
+    LEDGER_PROPERTY,
+    StagingLedger,
+    bucket_and_key,
+    delete_objects,
+)
 from k2.adapters.iceberg.reads import files_per_partition
 from k2.config import CommitterSettings
 from k2.domain import schema
@@ -89,8 +93,8 @@ class LakeMaintenance:
         )
         by_bucket: dict[str, list[str]] = {}
         for uri in unreferenced:
-            parsed = urlparse(uri)
-            by_bucket.setdefault(parsed.netloc, []).append(parsed.path.lstrip("/"))
+            bucket, key = bucket_and_key(uri)
+            by_bucket.setdefault(bucket, []).append(key)
         for bucket, keys in by_bucket.items():
             delete_objects(self._s3, bucket, sorted(keys))
         return len(unreferenced)
