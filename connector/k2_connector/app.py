@@ -18,17 +18,20 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from k2.adapters.kinesis.writer import fits_in_a_record
-from k2_connector.backfill import Backfiller, RateLimitedError
+from k2.domain.instrument import DEFAULT_MARKET
+from k2_connector.backfill import Backfiller
 from k2_connector.backoff import Backoff
 from k2_connector.dead_letters import ConnectorDeadLetters
 from k2_connector.gap_log import GapLog
 from k2_connector.journal import Journal
+from k2_connector.listings import Listing, fetch_listing
+from k2_connector.rest import RateLimitedError, RestClient
 from k2_connector.rest_budget import RestBudget, StoppedError
 from k2_connector.router import Action, Routed, Router, trade_symbol
 from k2_connector.sequencer import Gap, Sequencer
@@ -49,7 +52,12 @@ BACKFILL_ATTEMPTS = 5  # per gap; a gap REST cannot fill is recorded unfilled
 
 @dataclass(frozen=True)
 class ConnectorSettings:
-    symbols: tuple[str, ...]
+    symbols: tuple[str, ...] = ()
+    # Instead of `symbols`: every TRADING symbol of `market` from its exchangeInfo, polled
+    # every `listing_refresh_s` for listings and delistings (k2_connector.listings).
+    all_symbols: bool = False
+    listing_refresh_s: float = 300.0
+    market: str = DEFAULT_MARKET
     ws_base_url: str = BINANCE_WS_URL
     rest_base_url: str | None = BINANCE_REST_URL  # None: gaps are recorded, not backfilled
     streams_per_connection: int = MAX_STREAMS_PER_CONNECTION
@@ -85,6 +93,8 @@ class ConnectorStats:
     backfills_interrupted: int = 0
     dead_letters: int = 0
     silent_symbol_replacements: int = 0
+    listed: int = 0  # symbols subscribed after start (whole-market mode)
+    delisted: int = 0
     reconnects: Counter[str] = field(default_factory=Counter)
 
 
@@ -94,8 +104,10 @@ class Connector:
         dead_letters: ConnectorDeadLetters | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
+        if settings.all_symbols and not settings.rest_base_url:
+            raise ValueError("all_symbols needs a REST URL to read exchangeInfo from")
         self.sequencer = Sequencer()
-        self.router = Router(self.sequencer)
+        self.router = Router(self.sequencer, settings.market)
         self._stopping = asyncio.Event()
         self.sink = KinesisSink(
             write, Journal(settings.journal_dir, settings.journal_wait_s),
@@ -104,37 +116,29 @@ class Connector:
             on_undeliverable=self._undeliverable,
         )  # fmt: skip
         self.rest_budget = RestBudget(settings.rest_weight_per_minute, self._stopping)
-        self.backfiller = (
-            Backfiller(settings.rest_base_url, self.rest_budget) if settings.rest_base_url else None
+        self.rest = (
+            RestClient(settings.rest_base_url, self.rest_budget) if settings.rest_base_url else None
         )
+        self.backfiller = Backfiller(self.rest) if self.rest else None
         self.stats = ConnectorStats()
         self.gap_log = gap_log or GapLog(settings.journal_dir)
         self.dead_letters = dead_letters or ConnectorDeadLetters(settings.journal_dir)
-        urls = connection_urls(
-            settings.ws_base_url,
-            stream_names(settings.symbols, settings.kinds),
-            settings.streams_per_connection,
-        )
-        self.supervisors = [
-            Supervisor(url, settings.connection, self._on_frame, self._on_reconnected,
-                       self._count_replacement)
-            for url in urls
-        ]  # fmt: skip
-        self._subscribed = frozenset(settings.symbols)
+        self.symbols: list[str] = []  # every symbol streamed in this run, delisted ones too
+        self._subscribed: set[str] = set()  # the symbols streamed now
+        self.supervisors: list[Supervisor] = []
+        self._readers: dict[Supervisor, asyncio.Task[None]] = {}
+        self._symbols_by_url: dict[str, list[str]] = {}
+        self._first_listing: Listing | None = None
+        self._add_connections(settings.symbols)
         self._last_trade_at: dict[str, float] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._probes: set[asyncio.Task[None]] = set()  # reconnect probes, no known gap
-        by_name = {symbol.lower(): symbol for symbol in settings.symbols}
-        self._symbols_by_url = {
-            url: sorted({by_name[name] for name in stream_symbols(url) if name in by_name})
-            for url in urls
-        }
         self.last_frame_at = 0.0
         self._started_at = time.monotonic()
 
     @property
     def open_gap_ids(self) -> int:
-        return sum(self.sequencer.open_gap_ids(f"{s}@trade") for s in self.settings.symbols)
+        return sum(self.sequencer.open_gap_ids(f"{s}@trade") for s in self.symbols)
 
     @property
     def backfilling(self) -> bool:
@@ -174,17 +178,23 @@ class Connector:
 
     async def _run_until_stopped(self) -> bool:
         flusher = asyncio.create_task(self.sink.run())
-        self._resume()
-        readers = [asyncio.create_task(s.run()) for s in self.supervisors]
-        if self.settings.symbol_silence_s > 0:
-            readers.append(asyncio.create_task(self._watch_symbol_silence()))
+        watchers = []
         try:
+            if self.settings.all_symbols:
+                await self._subscribe_listed()
+                watchers.append(asyncio.create_task(self._follow_listings()))
+            self._resume()
+            for supervisor in self.supervisors:
+                self._start_reading(supervisor)
+            if self.settings.symbol_silence_s > 0:
+                watchers.append(asyncio.create_task(self._watch_symbol_silence()))
             await self._stopping.wait()
         finally:
             deadline = time.monotonic() + self.settings.drain_deadline_s
-            for reader in readers:
-                reader.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
+            tasks = watchers + list(self._readers.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self._end_background(timeout_s=2.0)
             self.sink.stop()
             await asyncio.gather(flusher, return_exceptions=True)  # a put in flight finishes
@@ -211,6 +221,111 @@ class Connector:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+
+    # --- subscriptions -----------------------------------------------------------------------
+
+    def _add_connections(self, symbols: Sequence[str]) -> list[Supervisor]:
+        """Supervisors for `symbols` on connections of their own (a running connection keeps
+        its URL: Binance's combined-stream URL is the subscription)."""
+        symbols = [symbol for symbol in symbols if symbol not in self._subscribed]
+        urls = connection_urls(
+            self.settings.ws_base_url,
+            stream_names(symbols, self.settings.kinds),
+            self.settings.streams_per_connection,
+        )
+        by_name = {symbol.lower(): symbol for symbol in symbols}
+        added = []
+        for url in urls:
+            self._symbols_by_url[url] = sorted(
+                by_name[n] for n in stream_symbols(url) if n in by_name
+            )
+            added.append(Supervisor(url, self.settings.connection, self._on_frame,
+                                    self._on_reconnected, self._count_replacement))  # fmt: skip
+        self.supervisors.extend(added)
+        known = set(self.symbols)
+        self.symbols.extend(symbol for symbol in symbols if symbol not in known)
+        self._subscribed.update(symbols)
+        return added
+
+    def _start_reading(self, supervisor: Supervisor) -> None:
+        self._readers[supervisor] = asyncio.create_task(supervisor.run())
+
+    async def _subscribe_listed(self) -> None:
+        """The first exchangeInfo read decides what to stream; retried (with backoff) until it
+        succeeds or the connector stops: without it there is nothing to subscribe to."""
+        backoff = Backoff(base_s=1.0, cap_s=self.settings.backfill_retry_cap_s)
+        while self._first_listing is None:
+            try:
+                self._first_listing = await self._read_listing()
+            except (RateLimitedError, OSError, ValueError) as error:
+                log.warning("exchangeInfo for %s: %r; retrying", self.settings.market, error)
+                if await self._stopped_within(backoff.next_delay()):
+                    return
+            except StoppedError:
+                return
+        trading = sorted(self._first_listing.trading)
+        self._add_connections(trading)
+        log.info("streaming all %d TRADING %s symbols over %d connections", len(trading),
+                 self.settings.market, len(self.supervisors))  # fmt: skip
+
+    async def _read_listing(self) -> Listing:
+        assert self.rest is not None  # all_symbols requires a REST URL
+        return await fetch_listing(self.rest, self.settings.market)
+
+    async def _follow_listings(self) -> None:
+        """Poll exchangeInfo; a poll that fails is logged and the next one tried."""
+        while not await self._stopped_within(self.settings.listing_refresh_s):
+            try:
+                listing = await self._read_listing()
+            except (RateLimitedError, OSError, ValueError) as error:
+                log.warning("exchangeInfo poll for %s failed: %r", self.settings.market, error)
+                continue
+            except StoppedError:
+                return
+            await self._apply_listing(listing)
+
+    async def _apply_listing(self, listing: Listing) -> None:
+        """Subscribe symbols that started trading and drop connections left with none. A new
+        listing's trades so far are fetched over REST before it is subscribed (so its first
+        websocket trade follows them in the sequencer, or reveals a gap); a symbol seen
+        earlier in this run catches up from its last id, like a reconnect."""
+        assert self._first_listing is not None
+        trading = listing.trading
+        delisted = self._subscribed - trading
+        if delisted:
+            self._subscribed -= delisted
+            self.stats.delisted += len(delisted)
+            log.warning(
+                "no longer trading on %s: %s", self.settings.market, ", ".join(sorted(delisted))
+            )
+            await self._drop_idle_connections()
+        listed = sorted(trading - self._subscribed)
+        if not listed:
+            return
+        log.warning("now trading on %s: %s", self.settings.market, ", ".join(listed))
+        for symbol in self._first_listing.new_listings(listed):
+            if self.sequencer.highest(f"{symbol}@trade") is None:
+                await self._backfill(symbol, 0, -1, None)
+        for symbol in listed:
+            highest = self.sequencer.highest(f"{symbol}@trade")
+            if highest is not None:
+                self._probes.add(self._track(self._backfill(symbol, highest + 1, -1, None)))
+        for supervisor in self._add_connections(listed):
+            self._start_reading(supervisor)
+        self.stats.listed += len(listed)
+
+    async def _drop_idle_connections(self) -> None:
+        """Close the connections none of whose symbols is still trading."""
+        idle = [
+            s for s in self.supervisors
+            if not any(symbol in self._subscribed for symbol in self._symbols_by_url[s.url])
+        ]  # fmt: skip
+        for supervisor in idle:
+            self.supervisors.remove(supervisor)
+            reader = self._readers.pop(supervisor, None)
+            if reader:
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
 
     # --- frames ------------------------------------------------------------------------------
 
@@ -269,9 +384,8 @@ class Connector:
                 if connection.lasted_s() < threshold or connection.rotation_due.is_set():
                     continue
                 quiet = [
-                    symbol for symbol in self.settings.symbols
-                    if f"{symbol.lower()}@" in supervisor.url
-                    and now - self._last_trade_at.get(symbol, connection.opened_at) > threshold
+                    symbol for symbol in self._symbols_by_url.get(supervisor.url, [])
+                    if now - self._last_trade_at.get(symbol, connection.opened_at) > threshold
                 ]  # fmt: skip
                 if quiet:
                     log.warning("no trades for %s in %.0f s: replacing the connection",
@@ -291,7 +405,7 @@ class Connector:
         if not self._resume_file.exists():
             return
         points = read_resume_points(self._resume_file)
-        for symbol in self.settings.symbols:
+        for symbol in self.symbols:
             if symbol not in points:
                 continue
             key = f"{symbol}@trade"
@@ -307,7 +421,7 @@ class Connector:
         written to a temporary file, fsynced and renamed, so a crash leaves the old or the new
         points, never half of one."""
         points = {}
-        for symbol in self.settings.symbols:
+        for symbol in self.symbols:
             key = f"{symbol}@trade"
             highest = self.sequencer.highest(key)
             if highest is not None:
@@ -335,7 +449,7 @@ class Connector:
         for the symbols of this connection only: one dropped connection of a whole-market
         connector must not send a REST request per symbol of every connection (the shared
         REST budget paces the rest)."""
-        for symbol in self._symbols_by_url.get(connection.url, self.settings.symbols):
+        for symbol in self._symbols_by_url.get(connection.url, self.symbols):
             highest = self.sequencer.highest(f"{symbol}@trade")
             if highest is not None and self.backfiller:
                 self._probes.add(self._track(self._backfill(symbol, highest + 1, -1, None)))

@@ -2,7 +2,7 @@
 
 Every flag of k2-connector can also come from the environment (K2_SYMBOLS, K2_STREAM_NAME,
 K2_WS_URL, K2_REST_URL, K2_JOURNAL_DIR, K2_HEALTH_PORT, K2_RECORDS_BUCKET, K2_DRAIN_DEADLINE_S,
-AWS_ENDPOINT_URL), which is how the container is configured.
+K2_LISTING_REFRESH_S, AWS_ENDPOINT_URL), which is how the container is configured.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from k2_connector.websocket import ConnectionSettings
 # A replacement task may start while the task it replaces still drains (up to its 120 s stop
 # timeout): wait that long for the journal before giving up.
 JOURNAL_WAIT_S = 150.0
+ALL_SYMBOLS = "ALL"  # --symbols ALL: every TRADING symbol, from exchangeInfo
 
 
 def connector_main(argv: Sequence[str] | None = None) -> int:
@@ -35,8 +36,12 @@ def connector_main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
+    every_symbol = symbols == (ALL_SYMBOLS,)
     settings = ConnectorSettings(
-        symbols=tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip()),
+        symbols=() if every_symbol else symbols,
+        all_symbols=every_symbol,
+        listing_refresh_s=args.listing_refresh_s,
         ws_base_url=args.ws_url,
         rest_base_url=None if args.no_backfill else args.rest_url,
         connection=ConnectionSettings(
@@ -62,14 +67,26 @@ async def _serve(connector: Connector, health_port: int) -> bool:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, connector.stop)
     async with health_server(connector, "0.0.0.0", health_port) as port:  # noqa: S104 - container
-        logging.info("health on :%d, streaming %s", port, ", ".join(connector.settings.symbols))
+        streaming = ", ".join(connector.settings.symbols) or "every TRADING symbol"
+        logging.info("health on :%d, streaming %s", port, streaming)
         return await connector.run()
 
 
 def _connector_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     parser = argparse.ArgumentParser(prog="k2-connector", description="Binance trades -> Kinesis")
-    parser.add_argument("--symbols", default=env("K2_SYMBOLS", "BTCUSDT,ETHUSDT"))
+    parser.add_argument(
+        "--symbols",
+        default=env("K2_SYMBOLS", "BTCUSDT,ETHUSDT"),
+        help=f"comma-separated, or {ALL_SYMBOLS}: every TRADING symbol of exchangeInfo, "
+        "following listings and delistings",
+    )
+    parser.add_argument(
+        "--listing-refresh-s",
+        type=float,
+        default=float(env("K2_LISTING_REFRESH_S", str(ConnectorSettings.listing_refresh_s))),
+        help=f"with --symbols {ALL_SYMBOLS}: how often exchangeInfo is read again",
+    )
     parser.add_argument("--stream-name", default=env("K2_STREAM_NAME", DEFAULT_STREAM_NAME))
     parser.add_argument("--endpoint-url", default=env("AWS_ENDPOINT_URL"))
     parser.add_argument(

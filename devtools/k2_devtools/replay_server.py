@@ -4,6 +4,8 @@ Paths, as on Binance:
   /stream?streams=btcusdt@trade/ethusdt@trade   combined streams ({"stream", "data"} envelopes)
   /ws/btcusdt@trade                             one raw stream
   /api/v3/historicalTrades?symbol=&fromId=&limit=   REST backfill from the same recording
+  /api/v3/exchangeInfo                          every symbol of the recording, TRADING unless
+                                                set otherwise (set_status: listings, delistings)
 
 Like the real exchange, the recording plays on the server's clock once the first client
 connects: a frame published while a client is disconnected or stalled is missed by it, and the
@@ -97,6 +99,7 @@ class ServerStats:
     rest_request_times: list[float] = field(default_factory=list)  # monotonic, every request
     bad_replies: int = 0
     binary_frames: int = 0  # frames that are not UTF-8, sent as binary websocket messages
+    exchange_info_requests: int = 0
 
 
 class ReplayServer:
@@ -111,12 +114,20 @@ class ReplayServer:
         ping_timeout_s: float = 60.0,
         max_connection_s: float = 24 * 3600,
         linger: bool = False,
+        statuses: dict[str, str] | None = None,
     ) -> None:
         """speed: 1.0 = recorded pace, 10.0 = ten times faster, 0 = as fast as possible.
         linger: once the recording is played, keep connections open and silent (a market
-        gone quiet) until the server stops, instead of closing them."""
+        gone quiet) until the server stops, instead of closing them.
+        statuses: exchangeInfo status of symbols (default: every recorded symbol TRADING);
+        a symbol absent from exchangeInfo is not listed (yet, or any more), but its trades
+        still happen on the server's clock."""
         self._frames = _index(frames)
         self._trades_by_symbol = _trades_by_symbol(self._frames)
+        self.statuses = (
+            dict(statuses) if statuses is not None
+            else dict.fromkeys(sorted(self._trades_by_symbol), "TRADING")
+        )  # fmt: skip
         self.speed, self.faults = speed, faults or Faults()
         self._host, self._port = host, port
         self._ping = (ping_interval_s, ping_timeout_s)
@@ -181,6 +192,9 @@ class ReplayServer:
                 headers = Headers({"Retry-After": str(self.faults.rest_retry_after_s)})
                 return Response(self.faults.rest_refuse_status, "Refused", headers, b"")
             return self._historical_trades(parse_qs(path.query))
+        if path.path == "/api/v3/exchangeInfo":
+            self.stats.exchange_info_requests += 1
+            return _json_response(200, _exchange_info(self.statuses))
         if self._garble_next:
             self._garble_next = False
             return self._garbled(connection)
@@ -373,6 +387,21 @@ def _trades_by_symbol(frames: list[_Frame]) -> dict[str, list[dict[str, Any]]]:
     for rows in by_symbol.values():
         rows.sort(key=lambda row: row["id"])
     return by_symbol
+
+
+def _exchange_info(statuses: dict[str, str]) -> dict[str, Any]:
+    """A spot exchangeInfo body with the fields a market-data client reads."""
+    symbols = [
+        {"symbol": symbol, "status": status, "isSpotTradingAllowed": True,
+         "permissionSets": [["SPOT"]]}
+        for symbol, status in sorted(statuses.items())
+    ]  # fmt: skip
+    return {
+        "timezone": "UTC", "serverTime": int(time.time() * 1000), "exchangeFilters": [],
+        "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE",
+                        "intervalNum": 1, "limit": 6000}],
+        "symbols": symbols,
+    }  # fmt: skip
 
 
 def _json_response(status: int, body: object) -> Response:

@@ -51,6 +51,7 @@ from k2.domain import schema
 from k2.domain.bars import ohlcv
 from k2.domain.lake.reconcile import SymbolReport, reconcile, reconcile_ledger
 from k2_connector.app import Connector, ConnectorSettings
+from k2_connector.streams import connection_urls, stream_names
 from k2_connector.websocket import ConnectionSettings
 from k2_devtools.local.background import in_background
 from k2_devtools.local.endpoint import embedded_endpoint, endpoint_environment
@@ -342,7 +343,8 @@ def _stream(
         return _Streamed(source, len(frames), expected, idle, {}, StreamEnd.NO_TRADES.value)
     connector, end = asyncio.run(
         stream_through_connector(frames, expected.trades, forwarded.write, journal, say,
-                                 duration_s=options.duration_s, interruption=interruption)
+                                 duration_s=options.duration_s, interruption=interruption,
+                                 every_symbol=options.preset == "whole-market")
     )  # fmt: skip
     gaps = gap_outcomes(journal, source_trade_ids(expected.trades))
     stopped = None if end in (StreamEnd.COMPLETE, StreamEnd.DURATION) else end.value
@@ -420,7 +422,8 @@ def _source_frames(options: RunOptions) -> tuple[str, list[RecordedFrame]]:
                                      seed=options.seed)  # fmt: skip
         description = (
             f"generated whole market: {options.preset_symbols:,} symbols, "
-            f"{options.preset_seconds:g} s, power-law rates (seed {options.seed})"
+            f"{options.preset_seconds:g} s, power-law rates (seed {options.seed}); the "
+            "connector streams every TRADING symbol of the replay server's exchangeInfo"
         )
         return description, list(market)
     generated = generate_frames(options.symbols, options.trades_per_symbol, seed=options.seed)
@@ -444,24 +447,28 @@ async def stream_through_connector(
     connection: ConnectionSettings = LOCAL_CONNECTIONS,
     idle_timeout_s: float = 30.0,
     interruption: Interruption | None = None,
+    every_symbol: bool = False,
 ) -> tuple[Connector, StreamEnd]:
     """Serve `frames` like Binance (at `speed` x the recorded pace; 0: as fast as possible)
-    to a connector writing to Kinesis, until every distinct expected trade id is forwarded or
-    in a settled gap and the connector's sink is drained (COMPLETE); or until the duration,
-    the timeout, `idle_timeout_s` without progress once the source has played, or an
-    interruption. Progress counts distinct trade ids, never duplicates."""
+    to a connector writing to Kinesis (subscribed to the recording's symbols, or with
+    `every_symbol` to whatever the server's exchangeInfo lists as TRADING), until every
+    distinct expected trade id is forwarded or in a settled gap and the connector's sink is
+    drained (COMPLETE); or until the duration, the timeout, `idle_timeout_s` without progress
+    once the source has played, or an interruption. Progress counts distinct trade ids, never
+    duplicates."""
     source_ids = source_trade_ids(expected_trades)
     total = sum(map(len, source_ids.values()))
     async with ReplayServer(frames, speed=speed, faults=faults) as server:
+        symbols = tuple(sorted(source_ids))
         settings = ConnectorSettings(
-            symbols=tuple(sorted(source_ids)), ws_base_url=server.url,
-            rest_base_url=server.rest_url, connection=connection,
+            symbols=() if every_symbol else symbols, all_symbols=every_symbol,
+            ws_base_url=server.url, rest_base_url=server.rest_url, connection=connection,
             journal_dir=journal_dir, flush_interval_s=0.05, handles_sigterm=False,
             backfill_retry_cap_s=2.0,  # the replay server answers at once, or never will
             drain_deadline_s=STOP_DRAIN_S,
         )  # fmt: skip
         connector = Connector(settings, write)
-        server.play_when_connected(len(connector.supervisors))
+        server.play_when_connected(len(connection_urls(server.url, stream_names(symbols))))
         running = asyncio.create_task(connector.run())
         watch = _Watch(connector, server, source_ids, timeout_s, duration_s, idle_timeout_s)
         while (end := watch.end(interruption)) is None:
