@@ -122,3 +122,31 @@ def test_an_outage_mid_put_reports_exactly_the_frames_not_stored():
         writer.put_frames(frames)
     assert sorted(raised.value.unaccepted + kinesis.stored) == sorted(frames)
     assert not set(raised.value.unaccepted) & set(kinesis.stored)
+
+
+def test_a_resharded_stream_keeps_every_frame_once_and_the_refreshed_map_follows_it(four_shards):
+    """Kinesis routes a record by its explicit hash key to whichever open shard covers it, so
+    a map read before a reshard still stores everything; the next map read routes by the new
+    shards again."""
+    kinesis, name = four_shards
+    symbols = [f"S{i:04d}USDT" for i in range(300)]
+    batches = [[frame(symbol, i) for symbol in symbols] for i in range(3)]
+    writer = KinesisWriter(kinesis, name, shard_map_ttl_s=3600)
+    writer.put_frames(batches[0])
+    kinesis.update_shard_count(StreamName=name, TargetShardCount=8, ScalingType="UNIFORM_SCALING")
+    writer.put_frames(batches[1])  # the map from before the reshard
+    KinesisWriter(kinesis, name).put_frames(batches[2])  # a fresh map: eight open shards
+    contents = shard_contents(kinesis, name)
+    stored = [f for _, records in contents.values() for entries in records for _, f in entries]
+    assert sorted(stored) == sorted(batches[0] + batches[1] + batches[2])
+    open_shards = {
+        shard["ShardId"] for shard in kinesis.list_shards(StreamName=name)["Shards"]
+        if "EndingSequenceNumber" not in shard["SequenceNumberRange"]
+    }  # fmt: skip
+    assert len(open_shards) == 8
+    last_batch = set(batches[2])
+    for shard_id in open_shards:
+        (low, high), records = contents[shard_id]
+        for entries in records:
+            if any(f in last_batch for _, f in entries):
+                assert all(low <= hash_key(key) <= high for key, _ in entries)
