@@ -5,7 +5,9 @@ Paths, as on Binance:
   /ws/btcusdt@trade                             one raw stream
   /api/v3/historicalTrades?symbol=&fromId=&limit=   REST backfill from the same recording
   /api/v3/exchangeInfo                          every symbol of the recording, TRADING unless
-                                                set otherwise (set_status: listings, delistings)
+                                                set otherwise (`statuses`: listings, delistings)
+  /k2/status, /k2/play-when-connected?clients=N  control of a server in another process
+                                                (k2_devtools.replay_process); not Binance's
 
 Like the real exchange, the recording plays on the server's clock once the first client
 connects: a frame published while a client is disconnected or stalled is missed by it, and the
@@ -19,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pyarrow as pa
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -35,7 +37,8 @@ from websockets.http11 import Request, Response
 from k2.binance.frames import parse_frames
 from k2.binance.recording import RecordedFrame
 
-_STREAM = re.compile(rb'^\{"stream":"([^"]+)","data":(.*)\}$', re.DOTALL)
+_ENVELOPE = b'{"stream":"'
+_DATA = b'","data":'
 MAX_HISTORICAL_LIMIT = 1000
 
 
@@ -63,13 +66,19 @@ class Faults:
     rest_retry_after_s: int = 120
 
 
-@dataclass
+@dataclass(slots=True)
 class _Frame:
     receive_ns: int
     stream: str | None  # None: a frame without envelope (sent to every combined client)
-    payload: bytes  # the data object of an envelope, or the whole frame
     raw: bytes  # as recorded
     trade: tuple[str, int] | None  # (symbol, trade id) for trade frames
+    data_at: int  # where the envelope's data object starts in `raw` (0: no envelope)
+
+    @property
+    def payload(self) -> bytes:
+        """The data object of an envelope (what a raw /ws/ stream sends), or the whole frame;
+        cut on demand: nearly every client is a combined-stream one."""
+        return self.raw[self.data_at : -1] if self.data_at else self.raw
 
 
 @dataclass(eq=False)  # identity-hashed: kept in a set of live clients
@@ -115,18 +124,23 @@ class ReplayServer:
         max_connection_s: float = 24 * 3600,
         linger: bool = False,
         statuses: dict[str, str] | None = None,
+        trades: pa.Table | None = None,
     ) -> None:
         """speed: 1.0 = recorded pace, 10.0 = ten times faster, 0 = as fast as possible.
         linger: once the recording is played, keep connections open and silent (a market
         gone quiet) until the server stops, instead of closing them.
         statuses: exchangeInfo status of symbols (default: every recorded symbol TRADING);
         a symbol absent from exchangeInfo is not listed (yet, or any more), but its trades
-        still happen on the server's clock."""
-        self._frames = _index(frames)
-        self._trades_by_symbol = _trades_by_symbol(self._frames)
+        still happen on the server's clock.
+        trades: the frames' trades as k2.binance.frames.parse_frames reads them, when the
+        caller has parsed them already."""
+        if trades is None:
+            trades = parse_frames([f.frame for f in frames]).trades
+        self._frames = _index(frames, trades)
+        self._rest_rows: dict[str, list[dict[str, Any]]] | None = None  # built on first use
         self.statuses = (
             dict(statuses) if statuses is not None
-            else dict.fromkeys(sorted(self._trades_by_symbol), "TRADING")
+            else dict.fromkeys(sorted(set(trades["symbol"].to_pylist())), "TRADING")
         )  # fmt: skip
         self.speed, self.faults = speed, faults or Faults()
         self._host, self._port = host, port
@@ -148,6 +162,8 @@ class ReplayServer:
         so a connector that splits its streams over several connections misses no opening
         trade of any of them (which no client could know it missed)."""
         self._clients_before_play = max(1, clients)
+        if self.stats.connections >= self._clients_before_play:
+            self._first_client.set()
 
     @property
     def url(self) -> str:
@@ -184,6 +200,8 @@ class ReplayServer:
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path)
+        if path.path.startswith("/k2/"):
+            return self._control(path.path, parse_qs(path.query))
         if path.path == "/api/v3/historicalTrades":
             self.stats.rest_requests += 1
             self.stats.rest_request_times.append(time.monotonic())
@@ -206,6 +224,15 @@ class ReplayServer:
             return connection.respond(HTTPStatus.NOT_FOUND, "unknown path\n")
         return None
 
+    def _control(self, path: str, query: dict[str, list[str]]) -> Response:
+        if path == "/k2/play-when-connected":
+            self.play_when_connected(int(query.get("clients", ["1"])[0]))
+        elif path != "/k2/status":
+            return _json_response(404, {"error": f"unknown control path {path}"})
+        status = {"finished": self.finished.is_set(), "connections": self.stats.connections,
+                  "frames_published": self.stats.frames_published}  # fmt: skip
+        return _json_response(200, status)
+
     def _garbled(self, connection: ServerConnection) -> Response:
         """A reply that is not HTTP at all (the client raises InvalidMessage), as a broken
         load balancer might send; the connection is then closed."""
@@ -222,7 +249,9 @@ class ReplayServer:
         except (KeyError, ValueError):
             return _json_response(400, {"code": -1100, "msg": "Illegal characters in parameter."})
         newest = self._published_up_to.get(symbol, -1)  # like Binance: only trades that happened
-        trades = self._trades_by_symbol.get(symbol, [])
+        if self._rest_rows is None:
+            self._rest_rows = _trades_by_symbol(self._frames)
+        trades = self._rest_rows.get(symbol, [])
         lost = self._withheld if self.faults.gap_lost else set()
         selected = [t for t in trades if from_id <= t["id"] <= newest and t["id"] not in lost]
         selected = selected[:limit]
@@ -350,8 +379,7 @@ def _message_for(client: _Client, frame: _Frame) -> bytes | None:
     return frame.raw if client.combined else frame.payload
 
 
-def _index(frames: Sequence[RecordedFrame]) -> list[_Frame]:
-    parsed = parse_frames([f.frame for f in frames]).trades
+def _index(frames: Sequence[RecordedFrame], parsed: pa.Table) -> list[_Frame]:
     trades = dict(
         zip(
             parsed["frame_index"].to_pylist(),
@@ -361,13 +389,21 @@ def _index(frames: Sequence[RecordedFrame]) -> list[_Frame]:
     )
     indexed = []
     for position, recorded in enumerate(frames):
-        match = _STREAM.match(recorded.frame)
-        stream, payload = (match.group(1).decode(), match.group(2)) if match else (None, None)
+        stream, data_at = _envelope(recorded.frame)
         indexed.append(
-            _Frame(recorded.receive_ns, stream, payload or recorded.frame, recorded.frame,
-                   trades.get(position))
-        )  # fmt: skip
+            _Frame(recorded.receive_ns, stream, recorded.frame, trades.get(position), data_at)
+        )
     return indexed
+
+
+def _envelope(frame: bytes) -> tuple[str | None, int]:
+    """(stream name, where the data starts) of a `{"stream":..,"data":..}` frame; (None, 0)
+    for any other."""
+    if frame.startswith(_ENVELOPE) and frame.endswith(b"}"):
+        end = frame.find(_DATA, len(_ENVELOPE))
+        if end > 0 and b'"' not in frame[len(_ENVELOPE) : end]:
+            return frame[len(_ENVELOPE) : end].decode(), end + len(_DATA)
+    return None, 0
 
 
 def _trades_by_symbol(frames: list[_Frame]) -> dict[str, list[dict[str, Any]]]:

@@ -89,11 +89,7 @@ def test_a_new_listing_is_streamed_from_its_first_trade_without_a_restart(tmp_pa
     def list_new(server, _connector):
         server.statuses["NEWUSDT"] = "TRADING"
 
-    async def scenario():
-        connector, server, want, got = await stream_listed(tmp_path, statuses, list_new)
-        return connector, want, got
-
-    connector, want, got = asyncio.run(scenario())
+    connector, _, want, got = asyncio.run(stream_listed(tmp_path, statuses, list_new))
     assert connector.stats.listed == 1
     assert connector.stats.backfilled > 0  # its trades before the poll came over REST
     for symbol, ids in want.items():
@@ -108,13 +104,9 @@ def test_a_delisted_symbol_s_connection_is_closed_and_the_others_carry_on(tmp_pa
     def delist(server, _connector):
         del server.statuses["CCCUSDT"]
 
-    async def scenario():
-        connector, server, want, got = await stream_listed(
-            tmp_path, statuses, delist, streams_per_connection=1
-        )
-        return connector, want, got
-
-    connector, want, got = asyncio.run(scenario())
+    connector, _, want, got = asyncio.run(
+        stream_listed(tmp_path, statuses, delist, streams_per_connection=1)
+    )
     assert connector.stats.delisted == 1
     assert [s.url.rsplit("=", 1)[-1] for s in connector.supervisors] == [
         "aaausdt@trade", "bbbusdt@trade",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -38,6 +39,13 @@ async def _replay(frames: list[RecordedFrame], args: argparse.Namespace, faults:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    if args.until_stdin_closes:  # the parent's end of the pipe closes when it exits, however
+
+        def on_stdin() -> None:
+            if not os.read(sys.stdin.fileno(), 4096):
+                stop.set()
+
+        loop.add_reader(sys.stdin.fileno(), on_stdin)
     async with ReplayServer(frames, speed=args.speed, faults=faults, host=args.host,
                             port=args.port) as server:  # fmt: skip
         print(
@@ -73,4 +81,13 @@ def _replay_parser() -> argparse.ArgumentParser:
     ):
         parser.add_argument(f"--{fault.replace('_', '-')}", type=int, default=0)
     parser.add_argument("--stall-s", type=float, default=5.0)
+    parser.add_argument(
+        "--until-stdin-closes",
+        action="store_true",
+        help="also stop when standard input closes (a server started by another process)",
+    )
     return parser  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -39,6 +39,11 @@ class RunOptions:
 
 PRESETS = ("whole-market",)
 
+# The stage of a run's `seconds` that reads or generates the source and parses what the lake
+# must hold: the exchange's side and the referee's, not the pipeline's work. Reported, and
+# left out of throughput figures (bench/bench_market.py).
+SOURCE_STAGE = "source"
+
 
 @dataclass(frozen=True)
 class UpOptions:

@@ -15,6 +15,7 @@ the summary says what landed by then and where the run was stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import signal
@@ -57,8 +58,9 @@ from k2_devtools.local.background import in_background
 from k2_devtools.local.endpoint import embedded_endpoint, endpoint_environment
 from k2_devtools.local.environment import scoped_environment
 from k2_devtools.local.event_source import KinesisEventSource, ShardProgress
-from k2_devtools.local.options import RunOptions
+from k2_devtools.local.options import SOURCE_STAGE, RunOptions
 from k2_devtools.local.resources import LocalStack, create_resources
+from k2_devtools.replay_process import ReplayProcess, ReplaySource
 from k2_devtools.replay_server import Faults, ReplayServer
 
 # Local runs reconnect quickly: the replay server's recording ends, nothing is rate limited.
@@ -226,10 +228,15 @@ def _run_on(
     forwarded = ForwardedFrames(writer.put_frames)
     event_source = normalize_event_source(local, options.mapping, failure_queue_url)
     started = time.perf_counter()
-    interruption.stage = "connector"
-    with polling(event_source), tempfile.TemporaryDirectory(prefix="k2-connector-") as journal:
-        streamed = _stream(options, forwarded, Path(journal), say, interruption)
-    seconds["connector"] = time.perf_counter() - started
+    source = None if options.live else _prepare_source(options)
+    with _exchange(source) as server:
+        seconds[SOURCE_STAGE] = time.perf_counter() - started
+        started = time.perf_counter()
+        interruption.stage = "connector"
+        with polling(event_source), tempfile.TemporaryDirectory(prefix="k2-connector-") as journal:
+            streamed = _stream(options, source, server, forwarded, Path(journal), say,
+                               interruption)  # fmt: skip
+        seconds["connector"] = time.perf_counter() - started
 
     def on_batch(_: ShardProgress) -> None:
         say("normalize", sum(s.records for s in event_source.shards.values()), writer.stats.records)
@@ -324,27 +331,59 @@ class _Streamed:
     stopped: str | None = None
 
 
+@dataclass(frozen=True)
+class _Source:
+    """A replayed or generated source, read and parsed before the clock starts."""
+
+    description: str
+    frames: list[RecordedFrame]
+    expected: ParsedFrames
+
+
+def _prepare_source(options: RunOptions) -> _Source:
+    description, frames = _source_frames(options)
+    return _Source(description, frames, parse_frames([recorded.frame for recorded in frames]))
+
+
+@contextlib.contextmanager
+def _exchange(source: _Source | None) -> Iterator[ReplaySource | None]:
+    """The replay server of a source with trades, in a process of its own (the exchange is
+    another machine: k2_devtools.replay_process); None for a live run, a source without
+    trades, or one whose frames a recording file cannot carry (the connector stage then
+    serves it in its own event loop)."""
+    if source is None or source.expected.trades.num_rows == 0:
+        yield None
+        return
+    try:
+        process = ReplayProcess(source.frames)
+    except ValueError:
+        yield None
+        return
+    with process:
+        yield process
+
+
 def _stream(
-    options: RunOptions, forwarded: ForwardedFrames, journal: Path, say: Progress,
-    interruption: Interruption,
+    options: RunOptions, prepared: _Source | None, server: ReplaySource | None,
+    forwarded: ForwardedFrames, journal: Path, say: Progress, interruption: Interruption,
 ) -> _Streamed:  # fmt: skip
-    """Run the connector on the chosen source; say what the lake must then hold: every trade
-    of the source, or - for an open-ended source - every trade the connector sent."""
-    if options.live:
+    """Run the connector on the prepared source (None: live); say what the lake must then
+    hold: every trade of the source, or - for an open-ended source - every trade the
+    connector sent."""
+    if prepared is None:
         connector = asyncio.run(stream_live(options, forwarded.write, journal, say, interruption))
         expected = parse_frames(forwarded.frames)
         gaps = gap_outcomes(journal, None)
         return _Streamed(_live_source(options), connector.stats.frames_in, expected, connector,
                          gaps)  # fmt: skip
-    source, frames = _source_frames(options)
-    expected = parse_frames([recorded.frame for recorded in frames])
+    source, frames, expected = prepared.description, prepared.frames, prepared.expected
     if expected.trades.num_rows == 0:
         idle = Connector(ConnectorSettings(symbols=(), journal_dir=journal), forwarded.write)
         return _Streamed(source, len(frames), expected, idle, {}, StreamEnd.NO_TRADES.value)
     connector, end = asyncio.run(
         stream_through_connector(frames, expected.trades, forwarded.write, journal, say,
                                  duration_s=options.duration_s, interruption=interruption,
-                                 every_symbol=options.preset == "whole-market")
+                                 every_symbol=options.preset == "whole-market", server=server)
     )  # fmt: skip
     gaps = gap_outcomes(journal, source_trade_ids(expected.trades))
     stopped = None if end in (StreamEnd.COMPLETE, StreamEnd.DURATION) else end.value
@@ -448,6 +487,7 @@ async def stream_through_connector(
     idle_timeout_s: float = 30.0,
     interruption: Interruption | None = None,
     every_symbol: bool = False,
+    server: ReplaySource | None = None,
 ) -> tuple[Connector, StreamEnd]:
     """Serve `frames` like Binance (at `speed` x the recorded pace; 0: as fast as possible)
     to a connector writing to Kinesis (subscribed to the recording's symbols, or with
@@ -455,22 +495,30 @@ async def stream_through_connector(
     distinct expected trade id is forwarded or in a settled gap and the connector's sink is
     drained (COMPLETE); or until the duration, the timeout, `idle_timeout_s` without progress
     once the source has played, or an interruption. Progress counts distinct trade ids, never
-    duplicates."""
+    duplicates. `expected_trades` is parse_frames of exactly `frames`. `server`: one already
+    serving `frames` (in its own process); by default one starts in this event loop."""
     source_ids = source_trade_ids(expected_trades)
     total = sum(map(len, source_ids.values()))
-    async with ReplayServer(frames, speed=speed, faults=faults) as server:
+    async with contextlib.AsyncExitStack() as stack:
+        serving: ReplaySource = (
+            server
+            if server is not None
+            else await stack.enter_async_context(
+                ReplayServer(frames, speed=speed, faults=faults, trades=expected_trades)
+            )
+        )
         symbols = tuple(sorted(source_ids))
         settings = ConnectorSettings(
             symbols=() if every_symbol else symbols, all_symbols=every_symbol,
-            ws_base_url=server.url, rest_base_url=server.rest_url, connection=connection,
+            ws_base_url=serving.url, rest_base_url=serving.rest_url, connection=connection,
             journal_dir=journal_dir, flush_interval_s=0.05, handles_sigterm=False,
             backfill_retry_cap_s=2.0,  # the replay server answers at once, or never will
             drain_deadline_s=STOP_DRAIN_S,
         )  # fmt: skip
         connector = Connector(settings, write)
-        server.play_when_connected(len(connection_urls(server.url, stream_names(symbols))))
+        serving.play_when_connected(len(connection_urls(serving.url, stream_names(symbols))))
         running = asyncio.create_task(connector.run())
-        watch = _Watch(connector, server, source_ids, timeout_s, duration_s, idle_timeout_s)
+        watch = _Watch(connector, serving, source_ids, timeout_s, duration_s, idle_timeout_s)
         while (end := watch.end(interruption)) is None:
             say("connector", min(connector.stats.trades_forwarded, total), total)
             await asyncio.sleep(0.2)
@@ -490,7 +538,7 @@ class _Watch:
     """Decides when the connector stage ends (see stream_through_connector)."""
 
     def __init__(
-        self, connector: Connector, server: ReplayServer, source_ids: dict[str, set[int]],
+        self, connector: Connector, server: ReplaySource, source_ids: dict[str, set[int]],
         timeout_s: float, duration_s: float | None, idle_timeout_s: float,
     ) -> None:  # fmt: skip
         self._connector, self._server = connector, server
