@@ -30,6 +30,7 @@ from k2_connector.backoff import Backoff
 from k2_connector.dead_letters import ConnectorDeadLetters
 from k2_connector.gap_log import GapLog
 from k2_connector.journal import Journal
+from k2_connector.last_ids import IdSpan, fetch_tickers
 from k2_connector.listings import Listing, fetch_listing
 from k2_connector.rest import RateLimitedError, RestClient
 from k2_connector.rest_budget import RestBudget, StoppedError
@@ -41,6 +42,7 @@ from k2_connector.streams import (
     BINANCE_WS_URL,
     MAX_STREAMS_PER_CONNECTION,
     connection_urls,
+    describe_url,
     stream_names,
     stream_symbols,
 )
@@ -129,6 +131,7 @@ class Connector:
         self._readers: dict[Supervisor, asyncio.Task[None]] = {}
         self._symbols_by_url: dict[str, list[str]] = {}
         self._first_listing: Listing | None = None
+        self._unanchored: set[str] = set()  # no trade in the 24 h before start (last_ids.py)
         self._add_connections(settings.symbols)
         self._last_trade_at: dict[str, float] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -184,6 +187,8 @@ class Connector:
                 await self._subscribe_listed()
                 watchers.append(asyncio.create_task(self._follow_listings()))
             self._resume()
+            if self.backfiller:
+                await self._seed_from_tickers()
             for supervisor in self.supervisors:
                 self._start_reading(supervisor)
             if self.settings.symbol_silence_s > 0:
@@ -307,9 +312,7 @@ class Connector:
             if self.sequencer.highest(f"{symbol}@trade") is None:
                 await self._backfill(symbol, 0, -1, None)
         for symbol in listed:
-            highest = self.sequencer.highest(f"{symbol}@trade")
-            if highest is not None:
-                self._probes.add(self._track(self._backfill(symbol, highest + 1, -1, None)))
+            self._probe(symbol, -1)
         for supervisor in self._add_connections(listed):
             self._start_reading(supervisor)
         self.stats.listed += len(listed)
@@ -336,7 +339,7 @@ class Connector:
         if routed.symbol:
             self._last_trade_at[routed.symbol] = self.last_frame_at
         if routed.action is Action.SERVER_SHUTDOWN:
-            log.warning("serverShutdown on %s: rotating", connection.url)
+            log.warning("serverShutdown on %s: rotating", describe_url(connection.url))
             connection.rotation_due.set()
         else:
             await self._accept(frame, routed, backfilled=False)
@@ -446,13 +449,77 @@ class Connector:
 
     def _on_reconnected(self, connection: Connection) -> None:
         """Fetch what was missed while away, even if no new trade comes to reveal the gap -
-        for the symbols of this connection only: one dropped connection of a whole-market
-        connector must not send a REST request per symbol of every connection (the shared
-        REST budget paces the rest)."""
-        for symbol in self._symbols_by_url.get(connection.url, self.symbols):
-            highest = self.sequencer.highest(f"{symbol}@trade")
-            if highest is not None and self.backfiller:
-                self._probes.add(self._track(self._backfill(symbol, highest + 1, -1, None)))
+        for the symbols of this connection only, and only those that traded: one 24-hour
+        ticker call names every symbol's last id (k2_connector.last_ids), where asking each
+        symbol would cost a whole-market connection ~500 requests per reconnect."""
+        if self.backfiller:
+            symbols = self._symbols_by_url.get(connection.url, self.symbols)
+            self._probes.add(self._track(self._catch_up_traded(symbols)))
+
+    def _probe(self, symbol: str, last_id: int) -> None:
+        """Backfill from the symbol's highest id seen up to `last_id` (-1: the newest). Nothing
+        to do once the websocket has delivered `last_id` or beyond: any id missing below it is
+        then a gap the sequencer tracks and backfills."""
+        highest = self.sequencer.highest(f"{symbol}@trade")
+        if highest is not None and (last_id < 0 or last_id > highest):
+            self._probes.add(self._track(self._backfill(symbol, highest + 1, last_id, None)))
+
+    async def _tickers(self) -> dict[str, IdSpan] | None:
+        """Every symbol's trade-id span of the last 24 h; None when REST cannot say."""
+        assert self.rest is not None
+        try:
+            return await fetch_tickers(self.rest, self.settings.market)
+        except StoppedError:
+            return None
+        except (RateLimitedError, OSError, ValueError) as error:
+            log.warning("24hr ticker of %s failed: %r", self.settings.market, error)
+            return None
+
+    async def _seed_from_tickers(self) -> None:
+        """Start each symbol's sequence at its last id before we subscribed (see
+        k2_connector.last_ids); a symbol resumed from a previous run keeps its resume point.
+        A symbol with no trade in those 24 h is *unanchored*: where its trades since start
+        begin is learnt from the ticker after the next reconnect."""
+        spans = await self._tickers()
+        if spans is None:
+            log.warning("no 24hr ticker at start: sequences start at their first frame")
+            return
+        for symbol in self.symbols:
+            key, span = f"{symbol}@trade", spans.get(symbol)
+            if self.sequencer.highest(key) is not None:
+                continue
+            if span and span.last_id >= 0:
+                self.sequencer.observe(key, span.last_id)
+            else:
+                self._unanchored.add(symbol)
+
+    async def _catch_up_traded(self, symbols: list[str]) -> None:
+        spans = await self._tickers()
+        if spans is None:  # fall back to asking each symbol seen so far
+            spans = {symbol: IdSpan(-1, -1) for symbol in symbols}
+        for symbol in symbols:
+            span = spans.get(symbol)
+            if span is None:
+                continue
+            if symbol in self._unanchored and span.first_id >= 0:
+                self._anchor(symbol, span)
+            else:
+                self._probe(symbol, span.last_id)
+
+    def _anchor(self, symbol: str, span: IdSpan) -> None:
+        """An unanchored symbol's trades since start begin at the ticker's firstId: fetch
+        them all if the websocket delivered none, else the ids below its first frame (which
+        an outage took before the sequencer ever saw the symbol)."""
+        self._unanchored.discard(symbol)
+        key = f"{symbol}@trade"
+        first_seen = self.sequencer.first_seen(key)
+        if first_seen is None:
+            self._probes.add(self._track(
+                self._backfill(symbol, span.first_id, span.last_id, None)
+            ))  # fmt: skip
+        elif span.first_id < first_seen:
+            gap = self.sequencer.reopen(key, span.first_id, first_seen - 1)
+            self._on_gap(gap)
 
     def _count_replacement(self, reason: str) -> None:
         self.stats.reconnects[reason] += 1

@@ -32,6 +32,7 @@ class Gap:
 @dataclass
 class _SymbolState:
     highest: int | None = None
+    first: int | None = None  # the first id observed: nothing below it was forwarded
     missing: set[int] = field(default_factory=set)  # ids inside open gaps
 
 
@@ -47,7 +48,7 @@ class Sequencer:
         """Classify one trade id; returns the gap it revealed, if any."""
         state = self._symbols.setdefault(symbol, _SymbolState())
         if state.highest is None:
-            state.highest = trade_id
+            state.highest = state.first = trade_id
             return Verdict.NEW, None
         if trade_id == state.highest + 1:
             state.highest = trade_id
@@ -78,6 +79,11 @@ class Sequencer:
         """The highest id seen for `symbol`, None before its first trade."""
         state = self._symbols.get(symbol)
         return state.highest if state else None
+
+    def first_seen(self, symbol: str) -> int | None:
+        """The first id observed for `symbol` (ids below it were never forwarded)."""
+        state = self._symbols.get(symbol)
+        return state.first if state else None
 
     def still_missing(self, gap: Gap) -> int | None:
         """How many ids of `gap` are still missing; None when the gap was too big to track."""

@@ -4,6 +4,7 @@ Paths, as on Binance:
   /stream?streams=btcusdt@trade/ethusdt@trade   combined streams ({"stream", "data"} envelopes)
   /ws/btcusdt@trade                             one raw stream
   /api/v3/historicalTrades?symbol=&fromId=&limit=   REST backfill from the same recording
+  /api/v3/ticker/24hr                           every symbol's lastId (and firstId, count) so far
   /api/v3/exchangeInfo                          every symbol of the recording, TRADING unless
                                                 set otherwise (`statuses`: listings, delistings)
   /k2/status, /k2/play-when-connected?clients=N  control of a server in another process
@@ -22,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -109,6 +111,7 @@ class ServerStats:
     bad_replies: int = 0
     binary_frames: int = 0  # frames that are not UTF-8, sent as binary websocket messages
     exchange_info_requests: int = 0
+    ticker_requests: int = 0
 
 
 class ReplayServer:
@@ -148,6 +151,8 @@ class ReplayServer:
         self._max_connection_s, self._linger = max_connection_s, linger
         self._clients: set[_Client] = set()
         self._published_up_to: dict[str, int] = {}  # symbol -> highest trade id published
+        self._first_published: dict[str, int] = {}
+        self._published_count: Counter[str] = Counter()
         self._withheld: set[int] = set()  # trade ids the gap fault kept off the websocket
         self._garble_next = False  # set by a serverShutdown when bad_reply_after_shutdown
         self._first_client = asyncio.Event()
@@ -210,6 +215,9 @@ class ReplayServer:
                 headers = Headers({"Retry-After": str(self.faults.rest_retry_after_s)})
                 return Response(self.faults.rest_refuse_status, "Refused", headers, b"")
             return self._historical_trades(parse_qs(path.query))
+        if path.path == "/api/v3/ticker/24hr":
+            self.stats.ticker_requests += 1
+            return _json_response(200, self._tickers())
         if path.path == "/api/v3/exchangeInfo":
             self.stats.exchange_info_requests += 1
             return _json_response(200, _exchange_info(self.statuses))
@@ -256,6 +264,15 @@ class ReplayServer:
         selected = [t for t in trades if from_id <= t["id"] <= newest and t["id"] not in lost]
         selected = selected[:limit]
         return _json_response(200, selected)
+
+    def _tickers(self) -> list[dict[str, Any]]:
+        """The trade-id fields of Binance's 24-hour ticker, for the trades published so far
+        (the recording stands for the last 24 hours)."""
+        return [
+            {"symbol": symbol, "firstId": self._first_published[symbol], "lastId": last_id,
+             "count": self._published_count[symbol]}
+            for symbol, last_id in sorted(self._published_up_to.items())
+        ]  # fmt: skip
 
     # --- websocket ---------------------------------------------------------------------------
 
@@ -341,7 +358,10 @@ class ReplayServer:
             self.stats.frames_published += 1
             if frame.trade:
                 trades_seen += 1
-                self._published_up_to[frame.trade[0]] = frame.trade[1]
+                symbol, trade_id = frame.trade
+                self._published_up_to[symbol] = trade_id
+                self._first_published.setdefault(symbol, trade_id)
+                self._published_count[symbol] += 1
                 faults = self.faults
                 # the last gap_size trades of every gap_every: never the opening trades, which
                 # no client could know it missed

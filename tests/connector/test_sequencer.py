@@ -39,3 +39,11 @@ def test_huge_jumps_are_recorded_but_not_tracked_id_by_id():
     assert gap is not None
     assert gap.size == 9_998
     assert seq.open_gap_ids("BTC") == 0
+
+
+def test_the_first_id_seen_bounds_what_was_ever_forwarded():
+    sequencer = Sequencer()
+    assert sequencer.first_seen("S@trade") is None
+    for trade_id in (86, 87, 90):
+        sequencer.observe("S@trade", trade_id)
+    assert sequencer.first_seen("S@trade") == 86  # ids below 86 may be reopened as a gap
