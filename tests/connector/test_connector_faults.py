@@ -9,6 +9,7 @@ import json
 import pytest
 
 from k2.binance.generator import generate_frames, whole_market_frames
+from k2.binance.recording import RecordedFrame
 from k2_devtools.replay_server import Faults
 from tests.support.connector_harness import (
     FAST_CONNECTIONS,
@@ -145,17 +146,21 @@ def test_trades_rest_no_longer_has_are_recorded_as_unfilled_gaps(tmp_path):
     assert delivered == expected - outcome.server.gap_trades_withheld  # only the lost ones
 
 
-WHOLE_MARKET = list(whole_market_frames(symbols=200, seconds=30.0, seed=3))
+@pytest.fixture(scope="module")
+def whole_market() -> list[RecordedFrame]:
+    return list(whole_market_frames(symbols=200, seconds=20.0, seed=3))
 
 
-def test_a_reconnect_of_many_symbols_asks_one_ticker_and_fetches_only_what_traded(tmp_path):
+def test_a_reconnect_of_many_symbols_asks_one_ticker_and_fetches_only_what_traded(
+    tmp_path, whole_market
+):
     """200 symbols x 25 weight of historicalTrades probes would be 5,000 weight a reconnect;
     one 24-hour ticker (80) names the symbols whose last id moved - in a whole market most
     did not, in the seconds a reconnect takes - and only those are asked. A quiet symbol whose
     first trades all fell in an outage is found through the ticker's firstId."""
     sink: list[bytes] = []
     outcome = asyncio.run(
-        run_connector(WHOLE_MARKET, sink.extend, tmp_path, Faults(drop_every=4_000), speed=2.0)
+        run_connector(whole_market, sink.extend, tmp_path, Faults(drop_every=3_000), speed=1.5)
     )
     assert outcome.drained
     server = outcome.server
@@ -163,5 +168,5 @@ def test_a_reconnect_of_many_symbols_asks_one_ticker_and_fetches_only_what_trade
     assert server.ticker_requests >= server.dropped_connections  # one per reconnect
     assert server.rest_requests < 200 * server.dropped_connections / 4
     got = delivered_ids(sink)
-    for symbol, ids in expected_ids(WHOLE_MARKET).items():
+    for symbol, ids in expected_ids(whole_market).items():
         assert sorted(got[symbol]) == sorted(ids), symbol
