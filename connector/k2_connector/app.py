@@ -32,6 +32,7 @@ from k2_connector.gap_log import GapLog
 from k2_connector.journal import Journal
 from k2_connector.last_ids import IdSpan, fetch_tickers
 from k2_connector.listings import Listing, fetch_listing
+from k2_connector.markets import MARKET_APIS
 from k2_connector.rest import RateLimitedError, RestClient
 from k2_connector.rest_budget import RestBudget, StoppedError
 from k2_connector.router import Action, Routed, Router, trade_symbol
@@ -75,7 +76,9 @@ class ConnectorSettings:
     # 120 s StopTimeout.
     drain_deadline_s: float = 20.0
     stall_timeout_s: float = 60.0  # /health fails when no connection has read for this long
-    rest_weight_per_minute: int = 3_000  # of Binance's 6,000 per IP (k2_connector.rest_budget)
+    # None: half the market's per-IP limit (spot 3,000 of 6,000; futures 1,200 of 2,400),
+    # leaving room for other clients on the IP (k2_connector.rest_budget, .markets)
+    rest_weight_per_minute: int | None = None
     backfill_retry_cap_s: float = 30.0  # longest pause between a gap's backfill attempts
     handles_sigterm: bool = True  # False inside a program that handles its own signals
     journal_wait_s: float = 0.0  # for another connector to release the journal directory
@@ -117,11 +120,13 @@ class Connector:
             max_bytes=settings.buffer_bytes, flush_interval_s=settings.flush_interval_s,
             on_undeliverable=self._undeliverable,
         )  # fmt: skip
-        self.rest_budget = RestBudget(settings.rest_weight_per_minute, self._stopping)
+        self.api = MARKET_APIS[settings.market]
+        weight = settings.rest_weight_per_minute or self.api.weight_per_minute // 2
+        self.rest_budget = RestBudget(weight, self._stopping)
         self.rest = (
             RestClient(settings.rest_base_url, self.rest_budget) if settings.rest_base_url else None
         )
-        self.backfiller = Backfiller(self.rest) if self.rest else None
+        self.backfiller = Backfiller(self.rest, self.api) if self.rest else None
         self.stats = ConnectorStats()
         self.gap_log = gap_log or GapLog(settings.journal_dir)
         self.dead_letters = dead_letters or ConnectorDeadLetters(settings.journal_dir)
@@ -233,11 +238,18 @@ class Connector:
         """Supervisors for `symbols` on connections of their own (a running connection keeps
         its URL: Binance's combined-stream URL is the subscription)."""
         symbols = [symbol for symbol in symbols if symbol not in self._subscribed]
-        urls = connection_urls(
-            self.settings.ws_base_url,
-            stream_names(symbols, self.settings.kinds),
-            self.settings.streams_per_connection,
-        )
+        kinds_by_route: dict[str, list[str]] = {}
+        for kind in self.settings.kinds:  # USD-M serves trade and aggTrade on separate routes
+            kinds_by_route.setdefault(self.api.route(kind), []).append(kind)
+        urls = [
+            url
+            for route, kinds in kinds_by_route.items()
+            for url in connection_urls(
+                self.settings.ws_base_url.rstrip("/") + route,
+                stream_names(symbols, kinds),
+                min(self.settings.streams_per_connection, self.api.max_streams_per_connection),
+            )
+        ]
         by_name = {symbol.lower(): symbol for symbol in symbols}
         added = []
         for url in urls:

@@ -1,7 +1,11 @@
-"""Fill trade-id gaps from Binance REST `GET /api/v3/historicalTrades`.
+"""Fill trade-id gaps from Binance REST `historicalTrades` of the connector's market
+(`/api/v3`, `/fapi/v1` or `/dapi/v1`: k2_connector.markets).
 
-Rows come back in REST shape and are turned into websocket trade frames, marked with
-`"k2":"backfill"` (kept by normalize in vendor_data) so the lake can tell where a row came from.
+Rows come back in REST shape and are turned into the websocket trade frames that market
+would have sent, marked with `"k2":"backfill"` (kept by normalize in vendor_data) so the lake
+can tell where a row came from. REST rows carry neither spot's `M` nor futures' `X`: a
+backfilled spot trade is a best match, as every spot trade since 2023 is, and a backfilled
+futures trade has no execution type (normalize leaves it empty rather than guess MARKET).
 Every request spends from the connector's one REST weight budget (k2_connector.rest_budget).
 """
 
@@ -11,41 +15,42 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from k2_connector.markets import MARKET_APIS, MarketApi
 from k2_connector.rest import RestClient
 
-PAGE_LIMIT = 1000  # Binance's maximum for historicalTrades
-HISTORICAL_TRADES_PATH = "/api/v3/historicalTrades"
-HISTORICAL_TRADES_WEIGHT = 25  # Binance spot REST docs: GET /api/v3/historicalTrades
 
-
-def rest_trade_frame(symbol: str, row: dict[str, Any]) -> bytes:
-    """A historicalTrades row as the websocket trade frame Binance would have sent."""
+def rest_trade_frame(symbol: str, row: dict[str, Any], market: str = "spot") -> bytes:
+    """A historicalTrades row as the websocket trade frame `market` would have sent."""
     data = {
         "e": "trade", "E": row["time"], "s": symbol, "t": row["id"], "p": row["price"],
         "q": row["qty"], "T": row["time"], "m": row["isBuyerMaker"],
-        "M": row.get("isBestMatch", True), "k2": "backfill",
     }  # fmt: skip
+    if market == "spot":
+        data["M"] = row.get("isBestMatch", True)
+    data["k2"] = "backfill"
     return json.dumps(
         {"stream": f"{symbol.lower()}@trade", "data": data}, separators=(",", ":")
     ).encode()
 
 
 class Backfiller:
-    def __init__(self, rest: RestClient) -> None:
-        self._rest = rest
+    def __init__(self, rest: RestClient, api: MarketApi = MARKET_APIS["spot"]) -> None:
+        self._rest, self._api = rest, api
         self.trades = 0
 
     async def fetch(
         self, symbol: str, first_id: int, last_id: int, deliver: Callable[[bytes], Awaitable[None]]
     ) -> int:
-        """Deliver trades first_id..last_id (or up to the newest when last_id < 0)."""
+        """Deliver trades first_id..last_id (or up to the newest when last_id < 0), a page of
+        at most the market's row limit at a time."""
+        page_limit = self._api.historical_trades_limit
         next_id, delivered = first_id, 0
         while last_id < 0 or next_id <= last_id:
-            limit = PAGE_LIMIT if last_id < 0 else min(PAGE_LIMIT, last_id - next_id + 1)
+            limit = page_limit if last_id < 0 else min(page_limit, last_id - next_id + 1)
             rows = await self._page(symbol, next_id, limit)
             rows = [row for row in rows if last_id < 0 or row["id"] <= last_id]
             for row in rows:
-                await deliver(rest_trade_frame(symbol, row))
+                await deliver(rest_trade_frame(symbol, row, self._api.market))
             delivered += len(rows)
             if len(rows) < limit or not rows:
                 break
@@ -56,6 +61,6 @@ class Backfiller:
     async def _page(self, symbol: str, from_id: int, limit: int) -> list[dict[str, Any]]:
         params = {"symbol": symbol, "fromId": from_id, "limit": limit}
         rows: list[dict[str, Any]] = await self._rest.get_json(
-            HISTORICAL_TRADES_PATH, params, HISTORICAL_TRADES_WEIGHT
+            self._api.rest_path("historicalTrades"), params, self._api.historical_trades_weight
         )
         return rows

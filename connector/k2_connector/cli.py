@@ -2,7 +2,7 @@
 
 Every flag of k2-connector can also come from the environment (K2_SYMBOLS, K2_STREAM_NAME,
 K2_WS_URL, K2_REST_URL, K2_JOURNAL_DIR, K2_HEALTH_PORT, K2_RECORDS_BUCKET, K2_DRAIN_DEADLINE_S,
-K2_LISTING_REFRESH_S, AWS_ENDPOINT_URL), which is how the container is configured.
+K2_LISTING_REFRESH_S, K2_MARKET, AWS_ENDPOINT_URL), which is how the container is configured.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from pathlib import Path
 from k2.adapters import aws
 from k2.adapters.kinesis.writer import KinesisWriter
 from k2.config import DEFAULT_STREAM_NAME
+from k2.domain.instrument import DEFAULT_MARKET, MARKETS
 from k2_connector.app import Connector, ConnectorSettings
 from k2_connector.dead_letters import ConnectorDeadLetters
 from k2_connector.gap_log import GapLog
 from k2_connector.health import health_server
-from k2_connector.streams import BINANCE_REST_URL, BINANCE_WS_URL
+from k2_connector.markets import MARKET_APIS
+from k2_connector.streams import BINANCE_DATA_WS_URL
 from k2_connector.websocket import ConnectionSettings
 
 # A replacement task may start while the task it replaces still drains (up to its 120 s stop
@@ -38,12 +40,14 @@ def connector_main(argv: Sequence[str] | None = None) -> int:
     )
     symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
     every_symbol = symbols == (ALL_SYMBOLS,)
+    api = MARKET_APIS[args.market]
     settings = ConnectorSettings(
         symbols=() if every_symbol else symbols,
         all_symbols=every_symbol,
         listing_refresh_s=args.listing_refresh_s,
-        ws_base_url=args.ws_url,
-        rest_base_url=None if args.no_backfill else args.rest_url,
+        market=args.market,
+        ws_base_url=args.ws_url or api.ws_url,
+        rest_base_url=None if args.no_backfill else args.rest_url or api.rest_url,
         connection=ConnectionSettings(
             no_data_timeout_s=args.no_data_timeout_s, rotate_after_s=args.rotate_after_s
         ),
@@ -52,7 +56,8 @@ def connector_main(argv: Sequence[str] | None = None) -> int:
         drain_deadline_s=args.drain_deadline_s,
         journal_wait_s=JOURNAL_WAIT_S,
     )
-    writer = KinesisWriter(aws.client("kinesis", args.endpoint_url, bounded=True), args.stream_name)
+    kinesis = aws.client("kinesis", args.endpoint_url, bounded=True)
+    writer = KinesisWriter(kinesis, args.stream_name, market=args.market)
     s3 = aws.client("s3", args.endpoint_url, bounded=True)
     gap_log = GapLog(settings.journal_dir, s3, args.records_bucket)
     dead_letters = ConnectorDeadLetters(settings.journal_dir, s3, args.records_bucket)
@@ -90,11 +95,20 @@ def _connector_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stream-name", default=env("K2_STREAM_NAME", DEFAULT_STREAM_NAME))
     parser.add_argument("--endpoint-url", default=env("AWS_ENDPOINT_URL"))
     parser.add_argument(
-        "--ws-url",
-        default=env("K2_WS_URL", BINANCE_WS_URL),
-        help="also wss://data-stream.binance.vision, or a replay server",
+        "--market",
+        choices=MARKETS,
+        default=env("K2_MARKET", DEFAULT_MARKET),
+        help="spot, usdm (USD-M futures) or coinm (COIN-M futures): one connector per market",
     )
-    parser.add_argument("--rest-url", default=env("K2_REST_URL", BINANCE_REST_URL))
+    parser.add_argument(
+        "--ws-url",
+        default=env("K2_WS_URL"),
+        help="default: the market's Binance URL (k2_connector.markets); for spot also "
+        f"{BINANCE_DATA_WS_URL}, or a replay server",
+    )
+    parser.add_argument(
+        "--rest-url", default=env("K2_REST_URL"), help="default: the market's Binance REST URL"
+    )
     parser.add_argument("--no-backfill", action="store_true", help="record gaps, do not fill them")
     parser.add_argument("--streams", default=env("K2_STREAMS", "trade"), help="trade,aggTrade")
     parser.add_argument(

@@ -20,20 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from k2_connector.markets import MARKET_APIS
 from k2_connector.rest import RestClient
-
-
-@dataclass(frozen=True)
-class TickerEndpoint:
-    path: str
-    weight: int  # without a symbol: every symbol of the market
-
-
-TICKER_24HR = {
-    "spot": TickerEndpoint("/api/v3/ticker/24hr", 80),
-    "usdm": TickerEndpoint("/fapi/v1/ticker/24hr", 40),
-    "coinm": TickerEndpoint("/dapi/v1/ticker/24hr", 40),
-}
 
 
 @dataclass(frozen=True)
@@ -57,5 +45,5 @@ def parse_tickers(body: Any) -> dict[str, IdSpan]:
 
 
 async def fetch_tickers(rest: RestClient, market: str) -> dict[str, IdSpan]:
-    endpoint = TICKER_24HR[market]
-    return parse_tickers(await rest.get_json(endpoint.path, {}, endpoint.weight))
+    api = MARKET_APIS[market]
+    return parse_tickers(await rest.get_json(api.rest_path("ticker/24hr"), {}, api.ticker_weight))

@@ -15,24 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from k2_connector.markets import MARKET_APIS
 from k2_connector.rest import RestClient
 
 TRADING = "TRADING"
 NOT_YET_TRADING = frozenset({"PRE_TRADING", "PENDING_TRADING"})
-
-
-@dataclass(frozen=True)
-class ExchangeInfoEndpoint:
-    path: str
-    weight: int  # request weight (Binance REST docs)
-    status_field: str
-
-
-EXCHANGE_INFO = {
-    "spot": ExchangeInfoEndpoint("/api/v3/exchangeInfo", 20, "status"),
-    "usdm": ExchangeInfoEndpoint("/fapi/v1/exchangeInfo", 1, "status"),
-    "coinm": ExchangeInfoEndpoint("/dapi/v1/exchangeInfo", 1, "contractStatus"),
-}
 
 
 @dataclass(frozen=True)
@@ -57,7 +44,7 @@ class Listing:
 def parse_exchange_info(body: Any, market: str) -> Listing:
     """The symbol statuses of an exchangeInfo body; a body of another shape is an error, never
     an empty market (which would unsubscribe everything)."""
-    field = EXCHANGE_INFO[market].status_field
+    field = MARKET_APIS[market].status_field
     symbols = body.get("symbols") if isinstance(body, dict) else None
     if not isinstance(symbols, list) or not symbols:
         raise ValueError("exchangeInfo without symbols")
@@ -71,5 +58,6 @@ def parse_exchange_info(body: Any, market: str) -> Listing:
 
 
 async def fetch_listing(rest: RestClient, market: str) -> Listing:
-    endpoint = EXCHANGE_INFO[market]
-    return parse_exchange_info(await rest.get_json(endpoint.path, {}, endpoint.weight), market)
+    api = MARKET_APIS[market]
+    body = await rest.get_json(api.rest_path("exchangeInfo"), {}, api.exchange_info_weight)
+    return parse_exchange_info(body, market)

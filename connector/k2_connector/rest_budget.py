@@ -40,6 +40,11 @@ class RestBudget:
         self.waited_s = 0.0
         self._one_at_a_time = asyncio.Lock()
 
+    @property
+    def limit(self) -> int:
+        """The weight this budget spends a minute at most."""
+        return self._limit
+
     @asynccontextmanager
     async def request(self, weight: int) -> AsyncIterator[None]:
         """Hold the one request slot, with `weight` spent, for the length of the block."""

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-BINANCE_WS_URL = "wss://stream.binance.com:9443"
-BINANCE_DATA_WS_URL = "wss://data-stream.binance.vision"
-BINANCE_REST_URL = "https://api.binance.com"
+from k2_connector.markets import MARKET_APIS
+
+BINANCE_WS_URL = MARKET_APIS["spot"].ws_url  # spot; futures: k2_connector.markets
+BINANCE_DATA_WS_URL = "wss://data-stream.binance.vision"  # spot market data only
+BINANCE_REST_URL = MARKET_APIS["spot"].rest_url
 MAX_STREAMS_PER_CONNECTION = 1024
 MAX_URL_BYTES = 8_000
 

@@ -1,12 +1,15 @@
 """A Binance-compatible market-data server that replays a recording, with faults on demand.
 
-Paths, as on Binance:
-  /stream?streams=btcusdt@trade/ethusdt@trade   combined streams ({"stream", "data"} envelopes)
-  /ws/btcusdt@trade                             one raw stream
-  /api/v3/historicalTrades?symbol=&fromId=&limit=   REST backfill from the same recording
-  /api/v3/ticker/24hr                           every symbol's lastId (and firstId, count) so far
-  /api/v3/exchangeInfo                          every symbol of the recording, TRADING unless
+One server is one market's host (spot, USD-M or COIN-M: k2_connector.markets), with its paths:
+  [route]/stream?streams=btcusdt@trade/...      combined streams ({"stream", "data"} envelopes)
+  [route]/ws/btcusdt@trade                      one raw stream
+  <prefix>/historicalTrades?symbol=&fromId=&limit=  REST backfill from the same recording
+  <prefix>/ticker/24hr                          every symbol's lastId (and firstId, count) so far
+  <prefix>/exchangeInfo                         every symbol of the recording, TRADING unless
                                                 set otherwise (`statuses`: listings, delistings)
+where <prefix> is /api/v3, /fapi/v1 or /dapi/v1, and [route] is empty except on USD-M, whose
+`trade` streams are served under /public and `aggTrade` under /market: a stream asked for on
+another route delivers nothing, silently, as on Binance.
   /k2/status, /k2/play-when-connected?clients=N  control of a server in another process
                                                 (k2_devtools.replay_process); not Binance's
 
@@ -14,7 +17,8 @@ Like the real exchange, the recording plays on the server's clock once the first
 connects: a frame published while a client is disconnected or stalled is missed by it, and the
 client must notice the gap in trade ids and backfill it over REST. Pings are sent every
 `ping_interval_s` and a client that does not answer within `ping_timeout_s` is closed
-(Binance: 20 s and 60 s). Connections are closed after `max_connection_s` (Binance: 24 h).
+(by default the market's: 20 s and 60 s on spot, 3 and 10 minutes on futures). Connections
+are closed after `max_connection_s` (Binance: 24 h).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from websockets.http11 import Request, Response
 
 from k2.binance.frames import parse_frames
 from k2.binance.recording import RecordedFrame
+from k2_connector.markets import MARKET_APIS, MarketApi
 
 _ENVELOPE = b'{"stream":"'
 _DATA = b'","data":'
@@ -122,12 +127,13 @@ class ReplayServer:
         faults: Faults | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        ping_interval_s: float = 20.0,
-        ping_timeout_s: float = 60.0,
+        ping_interval_s: float | None = None,
+        ping_timeout_s: float | None = None,
         max_connection_s: float = 24 * 3600,
         linger: bool = False,
         statuses: dict[str, str] | None = None,
         trades: pa.Table | None = None,
+        market: str = "spot",
     ) -> None:
         """speed: 1.0 = recorded pace, 10.0 = ten times faster, 0 = as fast as possible.
         linger: once the recording is played, keep connections open and silent (a market
@@ -137,8 +143,9 @@ class ReplayServer:
         still happen on the server's clock.
         trades: the frames' trades as k2.binance.frames.parse_frames reads them, when the
         caller has parsed them already."""
+        self.api = MARKET_APIS[market]
         if trades is None:
-            trades = parse_frames([f.frame for f in frames]).trades
+            trades = parse_frames([f.frame for f in frames], [market] * len(frames)).trades
         self._frames = _index(frames, trades)
         self._rest_rows: dict[str, list[dict[str, Any]]] | None = None  # built on first use
         self.statuses = (
@@ -147,7 +154,8 @@ class ReplayServer:
         )  # fmt: skip
         self.speed, self.faults = speed, faults or Faults()
         self._host, self._port = host, port
-        self._ping = (ping_interval_s, ping_timeout_s)
+        self._ping = (ping_interval_s or self.api.server_ping_interval_s,
+                      ping_timeout_s or self.api.server_ping_timeout_s)  # fmt: skip
         self._max_connection_s, self._linger = max_connection_s, linger
         self._clients: set[_Client] = set()
         self._published_up_to: dict[str, int] = {}  # symbol -> highest trade id published
@@ -207,7 +215,7 @@ class ReplayServer:
         path = urlsplit(request.path)
         if path.path.startswith("/k2/"):
             return self._control(path.path, parse_qs(path.query))
-        if path.path == "/api/v3/historicalTrades":
+        if path.path == self.api.rest_path("historicalTrades"):
             self.stats.rest_requests += 1
             self.stats.rest_request_times.append(time.monotonic())
             if self.stats.rest_refused < self.faults.rest_refuse_first:
@@ -215,12 +223,12 @@ class ReplayServer:
                 headers = Headers({"Retry-After": str(self.faults.rest_retry_after_s)})
                 return Response(self.faults.rest_refuse_status, "Refused", headers, b"")
             return self._historical_trades(parse_qs(path.query))
-        if path.path == "/api/v3/ticker/24hr":
+        if path.path == self.api.rest_path("ticker/24hr"):
             self.stats.ticker_requests += 1
             return _json_response(200, self._tickers())
-        if path.path == "/api/v3/exchangeInfo":
+        if path.path == self.api.rest_path("exchangeInfo"):
             self.stats.exchange_info_requests += 1
-            return _json_response(200, _exchange_info(self.statuses))
+            return _json_response(200, _exchange_info(self.statuses, self.api))
         if self._garble_next:
             self._garble_next = False
             return self._garbled(connection)
@@ -228,7 +236,7 @@ class ReplayServer:
             self.stats.refused += 1
             headers = Headers({"Retry-After": str(self.faults.retry_after_s)})
             return Response(self.faults.refuse_status, "Too Many Requests", headers, b"")
-        if not (path.path == "/stream" or path.path.startswith("/ws/")):
+        if self._route(path.path) is None:
             return connection.respond(HTTPStatus.NOT_FOUND, "unknown path\n")
         return None
 
@@ -279,12 +287,14 @@ class ReplayServer:
     async def _handle(self, connection: ServerConnection) -> None:
         assert connection.request is not None
         path = urlsplit(connection.request.path)
-        combined = path.path == "/stream"
+        route = self._route(path.path) or ""
+        combined = path.path == f"{route}/stream"
         if combined:
             streams = set(parse_qs(path.query).get("streams", [""])[0].split("/"))
         else:
-            streams = {path.path.removeprefix("/ws/")}
-        client = _Client(connection, streams, combined)
+            streams = {path.path.removeprefix(f"{route}/ws/")}
+        served = {stream for stream in streams if self._serves(stream, route)}
+        client = _Client(connection, served, combined)
         if self.finished.is_set() and not self._linger:
             client.queue.put_nowait(None)  # the recording is over: nothing more will come
         self.stats.connections += 1
@@ -298,6 +308,19 @@ class ReplayServer:
         finally:
             self._clients.discard(client)
             await connection.close()
+
+    def _route(self, path: str) -> str | None:
+        """The route of a websocket path (`/public/stream` -> `/public`); None if the path is
+        no stream path of this market."""
+        for route in {"", *self.api.routes.values()}:
+            if path == f"{route}/stream" or path.startswith(f"{route}/ws/"):
+                return route
+        return None
+
+    def _serves(self, stream: str, route: str) -> bool:
+        """Whether `stream` is delivered on `route` (USD-M: the bare root acts as /public)."""
+        kind_route = self.api.route(stream.partition("@")[2])
+        return kind_route == route or (route == "" and kind_route == self.api.route("trade"))
 
     async def _send_loop(self, client: _Client) -> None:
         previous: bytes | None = None
@@ -433,29 +456,28 @@ def _trades_by_symbol(frames: list[_Frame]) -> dict[str, list[dict[str, Any]]]:
         if not frame.trade:
             continue
         data = json.loads(frame.payload)
-        by_symbol.setdefault(frame.trade[0], []).append(
-            {
-                "id": data["t"], "price": data["p"], "qty": data["q"],
-                "quoteQty": f"{float(data['p']) * float(data['q']):.8f}",
-                "time": data["T"], "isBuyerMaker": data["m"], "isBestMatch": data.get("M", True),
-            }
-        )  # fmt: skip
+        row = {
+            "id": data["t"], "price": data["p"], "qty": data["q"],
+            "quoteQty": f"{float(data['p']) * float(data['q']):.8f}",
+            "time": data["T"], "isBuyerMaker": data["m"],
+        }  # fmt: skip
+        if "M" in data:  # spot only: futures rows have no isBestMatch
+            row["isBestMatch"] = data["M"]
+        by_symbol.setdefault(frame.trade[0], []).append(row)
     for rows in by_symbol.values():
         rows.sort(key=lambda row: row["id"])
     return by_symbol
 
 
-def _exchange_info(statuses: dict[str, str]) -> dict[str, Any]:
-    """A spot exchangeInfo body with the fields a market-data client reads."""
+def _exchange_info(statuses: dict[str, str], api: MarketApi) -> dict[str, Any]:
+    """An exchangeInfo body of `api`'s market with the fields a market-data client reads."""
     symbols = [
-        {"symbol": symbol, "status": status, "isSpotTradingAllowed": True,
-         "permissionSets": [["SPOT"]]}
-        for symbol, status in sorted(statuses.items())
-    ]  # fmt: skip
+        {"symbol": symbol, api.status_field: status} for symbol, status in sorted(statuses.items())
+    ]
     return {
         "timezone": "UTC", "serverTime": int(time.time() * 1000), "exchangeFilters": [],
         "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE",
-                        "intervalNum": 1, "limit": 6000}],
+                        "intervalNum": 1, "limit": api.weight_per_minute}],
         "symbols": symbols,
     }  # fmt: skip
 

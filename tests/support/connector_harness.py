@@ -29,8 +29,8 @@ class Outcome:
     drained: bool
 
 
-def expected_ids(frames: Sequence[RecordedFrame]) -> dict[str, list[int]]:
-    trades = parse_frames([f.frame for f in frames]).trades
+def expected_ids(frames: Sequence[RecordedFrame], market: str = "spot") -> dict[str, list[int]]:
+    trades = parse_frames([f.frame for f in frames], [market] * len(frames)).trades
     ids: dict[str, list[int]] = {}
     for symbol, trade_id in zip(
         trades["symbol"].to_pylist(), trades["source_id"].to_pylist(), strict=True
@@ -39,8 +39,8 @@ def expected_ids(frames: Sequence[RecordedFrame]) -> dict[str, list[int]]:
     return ids
 
 
-def delivered_ids(frames: Sequence[bytes]) -> dict[str, list[int]]:
-    return expected_ids([RecordedFrame(0, frame) for frame in frames])
+def delivered_ids(frames: Sequence[bytes], market: str = "spot") -> dict[str, list[int]]:
+    return expected_ids([RecordedFrame(0, frame) for frame in frames], market)
 
 
 def connector_settings(
@@ -81,14 +81,18 @@ async def run_connector(
     connection: ConnectionSettings = FAST_CONNECTIONS,
     timeout_s: float = 90.0,
     allow_open_gaps: bool = False,
+    market: str = "spot",
     **overrides: Any,
 ) -> Outcome:
     """overrides: ConnectorSettings fields (buffer_frames, symbol_silence_s, ...)."""
-    want = expected_ids(frames)
+    want = expected_ids(frames, market)
     async with ReplayServer(
-        frames, speed=speed, faults=faults, ping_interval_s=1.0, ping_timeout_s=2.0
-    ) as server:
-        settings = connector_settings(server, journal_dir, list(want), connection, **overrides)
+        frames, speed=speed, faults=faults, ping_interval_s=1.0, ping_timeout_s=2.0,
+        market=market,
+    ) as server:  # fmt: skip
+        settings = connector_settings(
+            server, journal_dir, list(want), connection, market=market, **overrides
+        )
         connector = Connector(settings, write)
 
         def complete() -> bool:

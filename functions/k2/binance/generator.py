@@ -1,4 +1,4 @@
-"""Deterministic Binance spot frames in the exact wire format, for fresh clones and tests.
+"""Deterministic Binance frames in the exact wire format, for fresh clones and tests.
 
 Same seed, same frames. Each symbol gets a price random walk on its tick size, trade arrivals
 that switch between calm and burst regimes (the recorded BTCUSDT session has a ~15 trades/s
@@ -8,6 +8,11 @@ combined stream has them. Output is `RecordedFrame`s, so it can be written as a 
 `whole_market_frames` is a whole-market session: 1,500+ symbols whose calm rates fall off as a
 power law (the busiest at hundreds of trades a second with bursts, the long tail at about a
 trade a minute), over a fixed span of time.
+
+Futures frames (`market="usdm"` or `"coinm"`) have the futures trade layout (`X`, no `M`) and
+carry every execution type: mostly MARKET, with INSURANCE_FUND, ADL and NA trades mixed in.
+A symbol keeps its profile's trade ids in every market, so a spot and a USD-M BTCUSDT session
+share ids - the collision the instrument identity (exchange, market, symbol) must survive.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ CALM_RATE, BURST_RATE = 15.0, 400.0  # trades per second
 BURST_ODDS, CALM_ODDS = 0.002, 0.02  # per-trade chance of switching regime
 BOOK_TICKERS_PER_TRADE = 1.5  # mean bookTicker frames between two trades of a symbol
 RECORDER_LAG_NS = 2_000_000  # receive time trails event time, as on a real network
+# Futures execution types (the `X` field) and their share of generated futures trades
+EXECUTION_TYPES = (("INSURANCE_FUND", 0.01), ("ADL", 0.01), ("NA", 0.01))
+MARKET_EXECUTION = "MARKET"
 
 
 def profile_for(symbol: str, index: int) -> SymbolProfile:
@@ -58,13 +66,16 @@ def generate_frames(
     seed: int = 7,
     start_ms: int = START_MS,
     first_trade_id: int | None = None,
+    market: str = "spot",
 ) -> Iterator[RecordedFrame]:
     """Frames for all symbols, merged in receive-time order. `first_trade_id` overrides the
     profiles' first ids, so repeated runs (the soak) can continue an id sequence."""
     profiles = [profile_for(symbol, index) for index, symbol in enumerate(symbols)]
     if first_trade_id is not None:
         profiles = [replace(p, first_trade_id=first_trade_id) for p in profiles]
-    streams = [_symbol_frames(p, trades_per_symbol, seed, start_ms) for p in profiles]
+    streams = [
+        _symbol_frames(p, trades_per_symbol, seed, start_ms, market=market) for p in profiles
+    ]
     yield from heapq.merge(*streams, key=lambda recorded: recorded.receive_ns)
 
 
@@ -97,7 +108,7 @@ def _tail_exponent(symbols: int) -> float:
 
 def _symbol_frames(
     profile: SymbolProfile, trades: int | None, seed: int, start_ms: int,
-    calm_rate: float = CALM_RATE, until_us: int | None = None,
+    calm_rate: float = CALM_RATE, until_us: int | None = None, market: str = "spot",
 ) -> Iterator[RecordedFrame]:  # fmt: skip
     """`trades` trades of one symbol, or as many as fall before `until_us`."""
     rng = random.Random(f"{seed}:{profile.symbol}")
@@ -127,13 +138,30 @@ def _symbol_frames(
         for position in range(book_tickers):
             before_trade_ns = (book_tickers - position) * 1_000
             yield RecordedFrame(receive_ns - before_trade_ns, _book_ticker(stream, price))
-        frame = (
-            f'{{"stream":"{stream}@trade","data":{{"e":"trade","E":{event_ms},'
-            f'"s":"{profile.symbol}","t":{profile.first_trade_id + offset},'
-            f'"p":"{float(price):.8f}","q":"{quantity:.8f}","T":{trade_ms},'
-            f'"m":{"true" if rng.random() < 0.5 else "false"},"M":true}}}}'
-        )
+        trade_id, maker = profile.first_trade_id + offset, "true" if rng.random() < 0.5 else "false"
+        if market == "spot":
+            frame = (
+                f'{{"stream":"{stream}@trade","data":{{"e":"trade","E":{event_ms},'
+                f'"s":"{profile.symbol}","t":{trade_id},'
+                f'"p":"{float(price):.8f}","q":"{quantity:.8f}","T":{trade_ms},'
+                f'"m":{maker},"M":true}}}}'
+            )
+        else:
+            frame = (
+                f'{{"stream":"{stream}@trade","data":{{"e":"trade","E":{event_ms},"T":{trade_ms},'
+                f'"s":"{profile.symbol}","t":{trade_id},"p":"{float(price):.8f}",'
+                f'"q":"{quantity:.8f}","X":"{_execution_type(rng)}","m":{maker}}}}}'
+            )
         yield RecordedFrame(receive_ns, frame.encode())
+
+
+def _execution_type(rng: random.Random) -> str:
+    draw = rng.random()
+    for execution_type, share in EXECUTION_TYPES:
+        if draw < share:
+            return execution_type
+        draw -= share
+    return MARKET_EXECUTION
 
 
 def _book_ticker(stream: str, price: str) -> bytes:

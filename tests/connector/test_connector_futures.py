@@ -1,0 +1,97 @@
+"""The connector on USD-M and COIN-M futures: each market's websocket routes, REST paths and
+page limits, every execution type forwarded, and no market ever filling another's gap."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from k2.binance.generator import generate_frames
+from k2.binance.strict import classify
+from k2_connector.markets import MARKET_APIS
+from k2_devtools.replay_server import Faults
+from tests.support.connector_harness import delivered_ids, expected_ids, run_connector
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+SYMBOLS = {"usdm": ["BTCUSDT", "ETHUSDT"], "coinm": ["BTCUSD_PERP", "ETHUSD_250926"]}
+
+
+def futures_frames(market: str, trades: int = 1_200):
+    return list(generate_frames(SYMBOLS[market], trades, seed=8, market=market))
+
+
+def play(market, frames, tmp_path, faults=None, **overrides):
+    sink: list[bytes] = []
+    outcome = asyncio.run(
+        run_connector(frames, sink.extend, tmp_path, faults, speed=20.0, market=market, **overrides)
+    )
+    return outcome, sink
+
+
+@pytest.mark.parametrize("market", ["usdm", "coinm"])
+def test_every_futures_trade_and_execution_type_arrives_once(market, tmp_path):
+    frames = futures_frames(market)
+    outcome, sink = play(market, frames, tmp_path)
+    assert outcome.drained
+    got = delivered_ids(sink, market)
+    assert sum(map(len, got.values())) == 2 * 1_200
+    for symbol, ids in expected_ids(frames, market).items():
+        assert sorted(got[symbol]) == sorted(ids), symbol
+    execution_types = {classify(frame, market)["execution_type"] for frame in sink}  # type: ignore[index]
+    assert execution_types == {"MARKET", "INSURANCE_FUND", "ADL", "NA"}
+
+
+def test_usd_m_trades_come_over_the_public_route(tmp_path):
+    outcome, _ = play("usdm", futures_frames("usdm", 300), tmp_path)
+    assert [s.url.split("?")[0].rsplit("/", 2)[-2:] for s in outcome.connector.supervisors] == [
+        ["public", "stream"]
+    ]
+
+
+@pytest.mark.parametrize("market", ["usdm", "coinm"])
+def test_a_futures_gap_is_backfilled_from_its_own_api_in_pages_of_its_own_limit(market, tmp_path):
+    frames = futures_frames(market, 2_000)
+    # one withheld run longer than a futures page (500 rows): REST needs two pages for it
+    outcome, sink = play(market, frames, tmp_path, Faults(gap_every=1_400, gap_size=700))
+    got = delivered_ids(sink, market)
+    for symbol, ids in expected_ids(frames, market).items():
+        assert sorted(got[symbol]) == sorted(ids), symbol
+    assert outcome.connector.stats.backfilled >= 700
+    assert outcome.server.rest_requests >= 2  # 700 ids at <= 500 rows a page
+    assert outcome.connector.rest_budget.limit == MARKET_APIS[market].weight_per_minute // 2
+
+
+@pytest.mark.parametrize("market", ["usdm", "coinm"])
+def test_429_and_418_hold_every_futures_request_for_retry_after(market, tmp_path):
+    frames = futures_frames(market, 1_500)
+    faults = Faults(gap_every=500, gap_size=3, rest_refuse_first=1, rest_refuse_status=418,
+                    rest_retry_after_s=1)  # fmt: skip
+    outcome, sink = play(market, frames, tmp_path, faults)
+    times = outcome.server.rest_request_times
+    assert outcome.server.rest_refused == 1
+    assert times[1] - times[0] >= 1.0  # nothing was sent during the ban
+    got = delivered_ids(sink, market)
+    for symbol, ids in expected_ids(frames, market).items():
+        assert sorted(got[symbol]) == sorted(ids), symbol
+
+
+def test_a_spot_gap_is_never_filled_from_the_usd_m_market_with_the_same_ids(tmp_path):
+    """BTCUSDT spot and USD-M share trade ids here (generated from one profile). Spot trades
+    lost on the websocket and pruned from spot REST stay a recorded, unfilled spot gap - even
+    though USD-M's REST holds trades with exactly those ids."""
+    spot = list(generate_frames(["BTCUSDT"], 1_000, seed=8))
+    usdm = list(generate_frames(["BTCUSDT"], 1_000, seed=8, market="usdm"))
+    spot_out, spot_sink = play("spot", spot, tmp_path / "spot",
+                               Faults(gap_every=400, gap_size=5, gap_lost=True),
+                               allow_open_gaps=True)  # fmt: skip
+    usdm_out, usdm_sink = play("usdm", usdm, tmp_path / "usdm")
+    lost = set(expected_ids(spot)["BTCUSDT"]) - set(delivered_ids(spot_sink)["BTCUSDT"])
+    assert len(lost) == spot_out.server.gap_trades_withheld > 0
+    assert lost <= set(delivered_ids(usdm_sink, "usdm")["BTCUSDT"])  # USD-M had those ids
+    records = [
+        json.loads(line) for line in (tmp_path / "spot" / "gaps.jsonl").read_text().splitlines()
+    ]
+    assert {r["status"] for r in records} == {"open", "unfilled"}
+    assert usdm_out.connector.stats.gaps == 0
