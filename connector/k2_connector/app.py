@@ -466,7 +466,9 @@ class Connector:
         symbol would cost a whole-market connection ~500 requests per reconnect."""
         if self.backfiller:
             symbols = self._symbols_by_url.get(connection.url, self.symbols)
-            self._probes.add(self._track(self._catch_up_traded(symbols)))
+            catch_up = self._track(self._catch_up_traded(symbols))
+            if not self._unanchored.intersection(symbols):
+                self._probes.add(catch_up)  # else it may find lost first trades: a backfill
 
     def _probe(self, symbol: str, last_id: int) -> None:
         """Backfill from the symbol's highest id seen up to `last_id` (-1: the newest). Nothing
@@ -525,10 +527,9 @@ class Connector:
         self._unanchored.discard(symbol)
         key = f"{symbol}@trade"
         first_seen = self.sequencer.first_seen(key)
-        if first_seen is None:
-            self._probes.add(self._track(
-                self._backfill(symbol, span.first_id, span.last_id, None)
-            ))  # fmt: skip
+        if first_seen is None:  # every trade since start came while away
+            self.sequencer.observe(key, span.first_id - 1)  # the sequence starts there
+            self._spawn_backfill(symbol, span.first_id, span.last_id)
         elif span.first_id < first_seen:
             gap = self.sequencer.reopen(key, span.first_id, first_seen - 1)
             self._on_gap(gap)

@@ -43,10 +43,12 @@ class ReplaySource(Protocol):
 
 
 class ReplayProcess:
-    def __init__(self, frames: Sequence[RecordedFrame], speed: float = 0.0) -> None:
+    def __init__(
+        self, frames: Sequence[RecordedFrame], speed: float = 0.0, market: str = "spot"
+    ) -> None:
         if any(b"\n" in recorded.frame for recorded in frames):
             raise ValueError("a frame holds a line break: it cannot go through a recording file")
-        self._frames, self._speed = frames, speed
+        self._frames, self._speed, self._market = frames, speed, market
         self._directory: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._url = ""
@@ -74,7 +76,8 @@ class ReplayProcess:
         with session.open("wb") as out:
             write_recording(self._frames, out)
         command = [sys.executable, "-m", "k2_devtools.cli.replay_server", str(session),
-                   "--speed", str(self._speed), "--until-stdin-closes"]  # fmt: skip
+                   "--speed", str(self._speed), "--market", self._market,
+                   "--until-stdin-closes"]  # fmt: skip
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._url = self._read_url(self._process)
         return self

@@ -50,6 +50,31 @@ def test_json_summary_for_a_recording_it_has_never_seen(tmp_path: Path):
     }
 
 
+def test_spot_usd_m_and_coin_m_recordings_land_side_by_side_each_exactly_once(tmp_path: Path):
+    """Spot and USD-M BTCUSDT share every trade id here; each market gets its own replay host,
+    connector and instrument key, and its own counts and bars."""
+    recordings = []
+    for market, symbol in (("spot", "BTCUSDT"), ("usdm", "BTCUSDT"), ("coinm", "BTCUSD_PERP")):
+        recordings.append(tmp_path / f"{market}.txt")
+        with recordings[-1].open("wb") as out:
+            write_recording(generate_frames([symbol], 500, seed=4, market=market), out)
+    result = k2("run", "--replay", *map(str, recordings), "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 0, result.stderr
+    assert report["ok"] is True
+    landed = {s["symbol"]: (s["expected"], s["landed_rows"]) for s in report["symbols"]}
+    assert landed == {"BTCUSDT": (500, 500), "usdm:BTCUSDT": (500, 500),
+                      "coinm:BTCUSD_PERP": (500, 500)}  # fmt: skip
+    assert {s["symbol"] for s in report["lake_symbols"]} == set(landed)
+    bar_trades: dict[str, int] = {}
+    for bar in report["bars"]:
+        bar_trades[bar["symbol"]] = bar_trades.get(bar["symbol"], 0) + bar["trades"]
+    assert bar_trades["BTCUSDT"] == 500  # spot's bars alone (bars come sorted by instrument)
+    assert "coinm:BTCUSD_PERP" in bar_trades
+    assert "(usdm)" in report["source"]
+    assert "(coinm)" in report["source"]
+
+
 def test_missing_recording_is_a_clear_error():
     result = k2("run", "--replay", "/nonexistent/file.gz")
     assert result.returncode == 2

@@ -94,17 +94,16 @@ def verify(
 ) -> int:
     """Compare the trade ids in trades with a recording; exit 1 on any difference."""
     from k2.adapters.iceberg import completeness_ledger, read_trades
-    from k2.binance.frames import parse_frames
-    from k2.binance.recording import read_recordings
     from k2.config import LakeSettings
     from k2.domain.lake.reconcile import reconcile, reconcile_ledger
+    from k2_devtools.local.sources import parse_recordings
 
     sources = (*source, *more_sources)
     existing_files(sources)
-    expected = parse_frames([recorded.frame for recorded in read_recordings(sources)])
+    expected = parse_recordings(sources)  # each recording read as its own market's
     lake = LakeSettings.from_env()
     if read_rows:
-        landed = read_trades(lake, selected=("symbol", "source_sequence"))
+        landed = read_trades(lake, selected=("exchange", "symbol", "source_sequence"))
         reports = reconcile(expected.trades, landed)
     else:
         reports = reconcile_ledger(expected.trades, completeness_ledger(lake))

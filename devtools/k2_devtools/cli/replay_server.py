@@ -13,6 +13,7 @@ from pathlib import Path
 
 from k2.binance.generator import generate_frames
 from k2.binance.recording import RecordedFrame, read_recordings
+from k2.domain.instrument import DEFAULT_MARKET, MARKETS
 from k2_devtools.replay_server import Faults, ReplayServer
 
 
@@ -47,7 +48,7 @@ async def _replay(frames: list[RecordedFrame], args: argparse.Namespace, faults:
 
         loop.add_reader(sys.stdin.fileno(), on_stdin)
     async with ReplayServer(frames, speed=args.speed, faults=faults, host=args.host,
-                            port=args.port) as server:  # fmt: skip
+                            port=args.port, market=args.market) as server:  # fmt: skip
         print(
             f"listening {server.url} (REST {server.rest_url}), {len(frames):,} frames", flush=True
         )
@@ -62,6 +63,9 @@ def _replay_parser() -> argparse.ArgumentParser:
     parser.add_argument("--generate", help="or generate frames for these symbols (comma list)")
     parser.add_argument("--trades", type=int, default=5_000, help="trades per generated symbol")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--market", choices=MARKETS, default=DEFAULT_MARKET, help="the market host to be"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument(

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
@@ -50,6 +50,7 @@ from k2.config import (
 )
 from k2.domain import schema
 from k2.domain.bars import ohlcv
+from k2.domain.instrument import DEFAULT_MARKET, MARKETS
 from k2.domain.lake.reconcile import SymbolReport, reconcile, reconcile_ledger
 from k2_connector.app import Connector, ConnectorSettings
 from k2_connector.streams import connection_urls, stream_names
@@ -60,6 +61,7 @@ from k2_devtools.local.environment import scoped_environment
 from k2_devtools.local.event_source import KinesisEventSource, ShardProgress
 from k2_devtools.local.options import SOURCE_STAGE, RunOptions
 from k2_devtools.local.resources import LocalStack, create_resources
+from k2_devtools.local.sources import merge_parsed, parse_market, recordings_by_market
 from k2_devtools.replay_process import ReplayProcess, ReplaySource
 from k2_devtools.replay_server import Faults, ReplayServer
 
@@ -224,28 +226,30 @@ def _run_on(
     interruption: Interruption,
 ) -> RunReport:  # fmt: skip
     seconds: dict[str, float] = {}
-    writer = KinesisWriter(aws.client("kinesis", endpoint), local.stream_name)
-    forwarded = ForwardedFrames(writer.put_frames)
+    kinesis = aws.client("kinesis", endpoint)
+    writers = {m: KinesisWriter(kinesis, local.stream_name, market=m) for m in MARKETS}
+    forwarded = {market: ForwardedFrames(writer.put_frames) for market, writer in writers.items()}
     event_source = normalize_event_source(local, options.mapping, failure_queue_url)
     started = time.perf_counter()
     source = None if options.live else _prepare_source(options)
-    with _exchange(source) as server:
+    with _exchange(source) as servers:
         seconds[SOURCE_STAGE] = time.perf_counter() - started
         started = time.perf_counter()
         interruption.stage = "connector"
         with polling(event_source), tempfile.TemporaryDirectory(prefix="k2-connector-") as journal:
-            streamed = _stream(options, source, server, forwarded, Path(journal), say,
+            streamed = _stream(options, source, servers, forwarded, Path(journal), say,
                                interruption)  # fmt: skip
         seconds["connector"] = time.perf_counter() - started
+    records = sum(writer.stats.records for writer in writers.values())
 
     def on_batch(_: ShardProgress) -> None:
-        say("normalize", sum(s.records for s in event_source.shards.values()), writer.stats.records)
+        say("normalize", sum(s.records for s in event_source.shards.values()), records)
 
     started = time.perf_counter()
     if not interruption.requested():
         interruption.stage = "normalize"
         event_source.drain(on_batch, stop=interruption.event)
-        say("normalize", writer.stats.records, writer.stats.records)
+        say("normalize", records, records)
     seconds["normalize_after_connector"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -261,8 +265,8 @@ def _run_on(
         dead_letters=sum(by_reason.values()),
         failed_batches=count_messages(failure_queue_url, local.lake.endpoint_url),
         symbols=reconcile(streamed.expected.trades, landed),
-        kinesis=asdict(writer.stats),
-        connector=_connector_stats(streamed.connector),
+        kinesis=_kinesis_stats(writers.values()),
+        connector=_connector_stats(streamed.connectors),
         event_source={
             "invocations": sum(s.invocations for s in event_source.shards.values()),
             "retries": sum(s.retries for s in event_source.shards.values()),
@@ -326,78 +330,121 @@ class _Streamed:
     source: str
     frames_read: int
     expected: ParsedFrames  # what the lake must hold
-    connector: Connector
+    connectors: list[Connector]  # one per market
     gaps: dict[str, int] = field(default_factory=dict)
     stopped: str | None = None
 
 
 @dataclass(frozen=True)
-class _Source:
-    """A replayed or generated source, read and parsed before the clock starts."""
+class _MarketSource:
+    """One market's frames of a source, and their trades as that market's connector reads
+    them."""
 
-    description: str
     frames: list[RecordedFrame]
     expected: ParsedFrames
 
 
+@dataclass(frozen=True)
+class _Source:
+    """A replayed or generated source, read and parsed before the clock starts, per market."""
+
+    description: str
+    markets: dict[str, _MarketSource]
+
+    @property
+    def frames_read(self) -> int:
+        return sum(len(market.frames) for market in self.markets.values())
+
+    @property
+    def expected(self) -> ParsedFrames:
+        return merge_parsed([market.expected for market in self.markets.values()])
+
+
 def _prepare_source(options: RunOptions) -> _Source:
-    description, frames = _source_frames(options)
-    return _Source(description, frames, parse_frames([recorded.frame for recorded in frames]))
+    description, frames_by_market = _source_frames(options)
+    parts = {
+        market: _MarketSource(frames, parse_market(frames, market))
+        for market, frames in frames_by_market.items()
+    }
+    return _Source(description, parts)
 
 
 @contextlib.contextmanager
-def _exchange(source: _Source | None) -> Iterator[ReplaySource | None]:
-    """The replay server of a source with trades, in a process of its own (the exchange is
-    another machine: k2_devtools.replay_process); None for a live run, a source without
-    trades, or one whose frames a recording file cannot carry (the connector stage then
-    serves it in its own event loop)."""
-    if source is None or source.expected.trades.num_rows == 0:
-        yield None
-        return
-    try:
-        process = ReplayProcess(source.frames)
-    except ValueError:
-        yield None
-        return
-    with process:
-        yield process
+def _exchange(source: _Source | None) -> Iterator[dict[str, ReplaySource]]:
+    """Per market of a source with trades, its replay server in a process of its own (the
+    exchange is other machines: k2_devtools.replay_process). None is started for a live run,
+    a market without trades, or frames a recording file cannot carry (the connector stage
+    then serves them in its own event loop)."""
+    servers: dict[str, ReplaySource] = {}
+    with contextlib.ExitStack() as stack:
+        for market, part in (source.markets if source else {}).items():
+            if part.expected.trades.num_rows == 0:
+                continue
+            try:
+                process = ReplayProcess(part.frames, market=market)
+            except ValueError:
+                continue
+            servers[market] = stack.enter_context(process)
+        yield servers
 
 
 def _stream(
-    options: RunOptions, prepared: _Source | None, server: ReplaySource | None,
-    forwarded: ForwardedFrames, journal: Path, say: Progress, interruption: Interruption,
+    options: RunOptions, prepared: _Source | None, servers: dict[str, ReplaySource],
+    forwarded: dict[str, ForwardedFrames], journal: Path, say: Progress,
+    interruption: Interruption,
 ) -> _Streamed:  # fmt: skip
-    """Run the connector on the prepared source (None: live); say what the lake must then
-    hold: every trade of the source, or - for an open-ended source - every trade the
-    connector sent."""
+    """Run a connector per market of the prepared source (None: live, spot) side by side;
+    say what the lake must then hold: every trade of the source, or - for an open-ended
+    source - every trade the connectors sent."""
     if prepared is None:
-        connector = asyncio.run(stream_live(options, forwarded.write, journal, say, interruption))
-        expected = parse_frames(forwarded.frames)
+        spot = forwarded[DEFAULT_MARKET]
+        connector = asyncio.run(stream_live(options, spot.write, journal, say, interruption))
+        expected = parse_frames(spot.frames)
         gaps = gap_outcomes(journal, None)
-        return _Streamed(_live_source(options), connector.stats.frames_in, expected, connector,
+        return _Streamed(_live_source(options), connector.stats.frames_in, expected, [connector],
                          gaps)  # fmt: skip
-    source, frames, expected = prepared.description, prepared.frames, prepared.expected
-    if expected.trades.num_rows == 0:
-        idle = Connector(ConnectorSettings(symbols=(), journal_dir=journal), forwarded.write)
-        return _Streamed(source, len(frames), expected, idle, {}, StreamEnd.NO_TRADES.value)
-    connector, end = asyncio.run(
-        stream_through_connector(frames, expected.trades, forwarded.write, journal, say,
-                                 duration_s=options.duration_s, interruption=interruption,
-                                 every_symbol=options.preset == "whole-market", server=server)
-    )  # fmt: skip
-    gaps = gap_outcomes(journal, source_trade_ids(expected.trades))
+    source, expected = prepared.description, prepared.expected
+    markets = {m: part for m, part in prepared.markets.items() if part.expected.trades.num_rows}
+    if not markets:
+        idle = Connector(ConnectorSettings(journal_dir=journal), forwarded[DEFAULT_MARKET].write)
+        return _Streamed(source, prepared.frames_read, expected, [idle], {},
+                         StreamEnd.NO_TRADES.value)  # fmt: skip
+
+    async def every_market() -> list[tuple[Connector, StreamEnd]]:
+        return await asyncio.gather(*(
+            stream_through_connector(
+                part.frames, part.expected.trades, forwarded[market].write, journal / market,
+                say, duration_s=options.duration_s, interruption=interruption,
+                every_symbol=options.preset == "whole-market", server=servers.get(market),
+                market=market,
+            )
+            for market, part in markets.items()
+        ))  # fmt: skip
+
+    results = asyncio.run(every_market())
+    gap_ids: Counter[str] = Counter()
+    for market, part in markets.items():
+        source_ids = source_trade_ids(part.expected.trades, market)
+        gap_ids.update(gap_outcomes(journal / market, source_ids))
+    ends = [end for _, end in results]
+    end = next((e for e in ends if e is not StreamEnd.COMPLETE), StreamEnd.COMPLETE)
     stopped = None if end in (StreamEnd.COMPLETE, StreamEnd.DURATION) else end.value
     if end is not StreamEnd.COMPLETE:  # cut short: expect what was sent
         source += f" (connector stopped: {end.value})"
-        expected = parse_frames(forwarded.frames)
-    return _Streamed(source, len(frames), expected, connector, gaps, stopped)
+        sent = [[RecordedFrame(0, frame) for frame in forwarded[m].frames] for m in markets]
+        expected = merge_parsed(
+            [parse_market(frames, m) for frames, m in zip(sent, markets, strict=True)]
+        )
+    connectors = [connector for connector, _ in results]
+    gaps = dict(sorted(gap_ids.items()))
+    return _Streamed(source, prepared.frames_read, expected, connectors, gaps, stopped)
 
 
-def source_trade_ids(trades: pa.Table) -> dict[str, set[int]]:
-    """symbol -> the distinct spot trade ids of a parsed source."""
-    spot = trades.filter(pc.equal(trades["market"], "spot"))
+def source_trade_ids(trades: pa.Table, market: str = DEFAULT_MARKET) -> dict[str, set[int]]:
+    """symbol -> the distinct trade ids of `market` in a parsed source."""
+    rows = trades.filter(pc.equal(trades["market"], market))
     ids: dict[str, set[int]] = {}
-    for symbol, trade_id in zip(spot["symbol"].to_pylist(), spot["source_id"].to_pylist(),
+    for symbol, trade_id in zip(rows["symbol"].to_pylist(), rows["source_id"].to_pylist(),
                                 strict=True):  # fmt: skip
         ids.setdefault(symbol, set()).add(trade_id)
     return ids
@@ -438,24 +485,35 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
     return {"p50": round(float(p50), 3), "p99": round(float(p99), 3), "max": round(float(top), 3)}
 
 
-def _connector_stats(connector: Connector) -> dict[str, int]:
-    return {
-        "frames_in": connector.stats.frames_in,
-        "frames_forwarded": connector.stats.frames_forwarded,
-        "trades_forwarded": connector.stats.trades_forwarded,
-        "duplicates": connector.stats.duplicates,
-        "unsubscribed": connector.stats.unsubscribed,
-        "dead_letters": connector.stats.dead_letters,
-        "gaps": connector.stats.gaps,
-        "backfilled": connector.stats.backfilled,
-        "reconnects": sum(connector.stats.reconnects.values()),
-    }
+def _kinesis_stats(writers: Iterable[KinesisWriter]) -> dict[str, int]:
+    """The put counts of every market's writer, summed (zeros kept)."""
+    totals: dict[str, int] = {}
+    for writer in writers:
+        for name, value in asdict(writer.stats).items():
+            totals[name] = totals.get(name, 0) + value
+    return totals
 
 
-def _source_frames(options: RunOptions) -> tuple[str, list[RecordedFrame]]:
+def _connector_stats(connectors: Sequence[Connector]) -> dict[str, int]:
+    """The counts of every market's connector, summed."""
+    fields = ("frames_in", "frames_forwarded", "trades_forwarded", "duplicates",
+              "unsubscribed", "dead_letters", "gaps", "backfilled")  # fmt: skip
+    totals = {name: sum(getattr(c.stats, name) for c in connectors) for name in fields}
+    totals["reconnects"] = sum(sum(c.stats.reconnects.values()) for c in connectors)
+    return totals
+
+
+def _source_frames(options: RunOptions) -> tuple[str, dict[str, list[RecordedFrame]]]:
+    """The source's description and its frames per market (recordings: the market each was
+    captured on, k2_devtools.local.sources; generated sessions are spot)."""
     if options.replay:
-        frames = list(read_recordings(options.replay))
-        return ", ".join(str(path) for path in options.replay), frames
+        paths = recordings_by_market(options.replay)
+        described = [
+            f"{path}" + ("" if market == DEFAULT_MARKET else f" ({market})")
+            for market, group in paths.items() for path in group
+        ]  # fmt: skip
+        frames = {market: list(read_recordings(group)) for market, group in paths.items()}
+        return ", ".join(described), frames
     if options.preset == "whole-market":
         market = whole_market_frames(options.preset_symbols, options.preset_seconds,
                                      seed=options.seed)  # fmt: skip
@@ -464,13 +522,13 @@ def _source_frames(options: RunOptions) -> tuple[str, list[RecordedFrame]]:
             f"{options.preset_seconds:g} s, power-law rates (seed {options.seed}); the "
             "connector streams every TRADING symbol of the replay server's exchangeInfo"
         )
-        return description, list(market)
+        return description, {DEFAULT_MARKET: list(market)}
     generated = generate_frames(options.symbols, options.trades_per_symbol, seed=options.seed)
     description = (
         f"generated: {', '.join(options.symbols)} x {options.trades_per_symbol} trades "
         f"(seed {options.seed})"
     )
-    return description, list(generated)
+    return description, {DEFAULT_MARKET: list(generated)}
 
 
 async def stream_through_connector(
@@ -488,6 +546,7 @@ async def stream_through_connector(
     interruption: Interruption | None = None,
     every_symbol: bool = False,
     server: ReplaySource | None = None,
+    market: str = DEFAULT_MARKET,
 ) -> tuple[Connector, StreamEnd]:
     """Serve `frames` like Binance (at `speed` x the recorded pace; 0: as fast as possible)
     to a connector writing to Kinesis (subscribed to the recording's symbols, or with
@@ -497,14 +556,16 @@ async def stream_through_connector(
     once the source has played, or an interruption. Progress counts distinct trade ids, never
     duplicates. `expected_trades` is parse_frames of exactly `frames`. `server`: one already
     serving `frames` (in its own process); by default one starts in this event loop."""
-    source_ids = source_trade_ids(expected_trades)
+    source_ids = source_trade_ids(expected_trades, market)
     total = sum(map(len, source_ids.values()))
     async with contextlib.AsyncExitStack() as stack:
         serving: ReplaySource = (
             server
             if server is not None
             else await stack.enter_async_context(
-                ReplayServer(frames, speed=speed, faults=faults, trades=expected_trades)
+                ReplayServer(
+                    frames, speed=speed, faults=faults, trades=expected_trades, market=market
+                )
             )
         )
         symbols = tuple(sorted(source_ids))
@@ -513,16 +574,20 @@ async def stream_through_connector(
             ws_base_url=serving.url, rest_base_url=serving.rest_url, connection=connection,
             journal_dir=journal_dir, flush_interval_s=0.05, handles_sigterm=False,
             backfill_retry_cap_s=2.0,  # the replay server answers at once, or never will
-            drain_deadline_s=STOP_DRAIN_S,
+            drain_deadline_s=STOP_DRAIN_S, market=market,
         )  # fmt: skip
         connector = Connector(settings, write)
-        serving.play_when_connected(len(connection_urls(serving.url, stream_names(symbols))))
+        planned = len(connector.supervisors) or len(
+            connection_urls(serving.url, stream_names(symbols))  # every_symbol (spot)
+        )
+        serving.play_when_connected(planned)
         running = asyncio.create_task(connector.run())
         watch = _Watch(connector, serving, source_ids, timeout_s, duration_s, idle_timeout_s)
+        stage = "connector" if market == DEFAULT_MARKET else f"connector {market}"
         while (end := watch.end(interruption)) is None:
-            say("connector", min(connector.stats.trades_forwarded, total), total)
+            say(stage, min(connector.stats.trades_forwarded, total), total)
             await asyncio.sleep(0.2)
-        say("connector", min(connector.stats.trades_forwarded, total), total)
+        say(stage, min(connector.stats.trades_forwarded, total), total)
         connector.stop()
         await running
     return connector, end

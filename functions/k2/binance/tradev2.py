@@ -18,11 +18,8 @@ import pyarrow.compute as pc
 from k2.binance.frames import TRADE_COLUMNS
 from k2.binance.symbols import UnknownQuoteAssetError, split_symbol
 from k2.domain import schema
+from k2.domain.instrument import EXCHANGE_BY_MARKET
 
-# Markets as the connector subscribes to them (k2.binance.strict.MARKETS); USD-M and COIN-M
-# futures trade ids are their own sequences, separate from spot's, so each market is its own
-# exchange in the trade identity.
-EXCHANGE_BY_MARKET = {"spot": "BINANCE", "usdm": "BINANCE_FUTURES", "coinm": "BINANCE_COINM"}
 ASSET_CLASS_BY_MARKET = {"spot": "crypto", "usdm": "futures", "coinm": "futures"}
 UNKNOWN_QUOTE = "UNKNOWN"
 AGGREGATED_CONDITION = "AGGREGATED"  # aggTrade rows stand for several exchange trades

@@ -13,6 +13,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from k2.domain.instrument_columns import instrument_labels
+
 INTERVALS = {"1s": "1 second", "1m": "1 minute", "5m": "5 minutes", "15m": "15 minutes",
              "1h": "1 hour", "1d": "1 day"}  # fmt: skip
 _UNITS = {"second": "second", "minute": "minute", "minutes": "minute", "hour": "hour",
@@ -20,7 +22,9 @@ _UNITS = {"second": "second", "minute": "minute", "minutes": "minute", "hour": "
 
 
 def ohlcv(trades: pa.Table, interval: str = "1m") -> pa.Table:
-    """Bars per (symbol, bar start), sorted by symbol then time."""
+    """Bars per (instrument, bar start), sorted by instrument then time. The `symbol` of a bar
+    is its instrument label (k2.domain.instrument): the bare symbol on spot, `usdm:BTCUSDT`
+    for USD-M, so two markets' trades never share a bar."""
     if interval not in INTERVALS:
         raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
     count, unit = INTERVALS[interval].split()
@@ -31,7 +35,7 @@ def ohlcv(trades: pa.Table, interval: str = "1m") -> pa.Table:
     quote = pc.multiply(ordered["price"], ordered["quantity"])
     table = pa.table(
         {
-            "symbol": ordered["symbol"],
+            "symbol": instrument_labels(ordered),
             "bar_start": bar_start,
             "row": pa.array(range(ordered.num_rows), pa.int64()),
             "price": ordered["price"],

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 MARKETS = ("spot", "usdm", "coinm")
 DEFAULT_MARKET = "spot"  # a record whose key names no market (older writers, hand-made events)
+# TradeV2's `exchange` per market: futures trade ids are sequences of their own, so each market
+# is its own exchange in a trade's identity (message_id, dedupe, ledger).
+EXCHANGE_BY_MARKET = {"spot": "BINANCE", "usdm": "BINANCE_FUTURES", "coinm": "BINANCE_COINM"}
+MARKET_BY_EXCHANGE = {exchange: market for market, exchange in EXCHANGE_BY_MARKET.items()}
 
 
 def instrument_key(market: str, symbol: str) -> str:
@@ -24,3 +28,9 @@ def market_of(key: str) -> str:
     """The market a partition key names; the default market for a key that names none."""
     market, separator, _ = key.partition(":")
     return market if separator and market in MARKETS else DEFAULT_MARKET
+
+
+def instrument_label(market: str, symbol: str) -> str:
+    """How reports name an instrument: the bare symbol on spot (as they always have), the
+    instrument key elsewhere (`usdm:BTCUSDT`), so two markets never share a line."""
+    return symbol if market == DEFAULT_MARKET else instrument_key(market, symbol)

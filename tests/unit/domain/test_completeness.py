@@ -13,7 +13,7 @@ from k2.domain.lake.completeness import (
     LEDGER_SCHEMA,
     IdRanges,
     fold,
-    held_by_symbol,
+    held_by_instrument,
     instrument_days,
 )
 
@@ -72,5 +72,5 @@ def test_gaps_show_as_missing_ranges_and_totals_per_symbol():
     (first_day, second_day) = instrument_days(ledger)
     assert (first_day.missing_ranges, first_day.missing_ids) == ([(3, 5)], 3)
     assert second_day.first_id == second_day.last_id == 7
-    total, ranges = held_by_symbol(ledger)["BTCUSDT"]
+    total, ranges = held_by_instrument(ledger)["BTCUSDT"]
     assert (total, ranges.firsts.tolist(), ranges.lasts.tolist()) == (4, [1, 6], [2, 7])

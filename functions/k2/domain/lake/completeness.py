@@ -21,6 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from k2.domain.instrument import MARKET_BY_EXCHANGE, instrument_label
+
 INSTRUMENT_DAY = ("exchange", "symbol", "trade_date")
 LEDGER_SCHEMA = pa.schema(
     [
@@ -164,13 +166,15 @@ def instrument_days(ledger: pa.Table) -> list[InstrumentDay]:
     ]  # fmt: skip
 
 
-def held_by_symbol(ledger: pa.Table) -> dict[str, tuple[int, IdRanges]]:
-    """symbol -> (rows, id ranges) the table holds of it, over all its days."""
-    by_symbol: dict[str, tuple[int, IdRanges]] = {}
+def held_by_instrument(ledger: pa.Table) -> dict[str, tuple[int, IdRanges]]:
+    """instrument label (k2.domain.instrument.instrument_label) -> (rows, id ranges) the table
+    holds of it over all its days: spot and USD-M BTCUSDT are two instruments, never summed."""
+    held: dict[str, tuple[int, IdRanges]] = {}
     for row in _ledger_rows(ledger):
-        rows, ranges = by_symbol.get(row.symbol, (0, IdRanges.of(np.empty(0, np.int64))))
-        by_symbol[row.symbol] = (rows + row.rows, ranges.union(row.ranges))
-    return by_symbol
+        label = instrument_label(MARKET_BY_EXCHANGE.get(row.exchange, row.exchange), row.symbol)
+        rows, ranges = held.get(label, (0, IdRanges.of(np.empty(0, np.int64))))
+        held[label] = (rows + row.rows, ranges.union(row.ranges))
+    return held
 
 
 def _groups(ordered: pa.Table) -> Iterator[tuple[tuple[str, str, str], np.ndarray, np.ndarray]]:
