@@ -21,7 +21,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+import pyarrow as pa
+import pyarrow.ipc
+
 from k2.binance.recording import RecordedFrame, write_recording
+from k2_devtools.replay_server import TRADE_INDEX_COLUMNS
 
 START_TIMEOUT_S = 120.0  # the child reads and indexes the whole session before it listens
 STATUS_EVERY_S = 0.1
@@ -44,11 +48,14 @@ class ReplaySource(Protocol):
 
 class ReplayProcess:
     def __init__(
-        self, frames: Sequence[RecordedFrame], speed: float = 0.0, market: str = "spot"
-    ) -> None:
+        self, frames: Sequence[RecordedFrame], speed: float = 0.0, market: str = "spot",
+        trades: pa.Table | None = None,
+    ) -> None:  # fmt: skip
+        """trades: the frames' trades as parse_frames read them, when the caller has them;
+        handed over as an Arrow file so the child does not parse the session again."""
         if any(b"\n" in recorded.frame for recorded in frames):
             raise ValueError("a frame holds a line break: it cannot go through a recording file")
-        self._frames, self._speed, self._market = frames, speed, market
+        self._frames, self._speed, self._market, self._trades = frames, speed, market, trades
         self._directory: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._url = ""
@@ -78,6 +85,12 @@ class ReplayProcess:
         command = [sys.executable, "-m", "k2_devtools.cli.replay_server", str(session),
                    "--speed", str(self._speed), "--market", self._market,
                    "--until-stdin-closes"]  # fmt: skip
+        if self._trades is not None:
+            index = Path(self._directory.name) / "trades.arrow"
+            columns = self._trades.select(list(TRADE_INDEX_COLUMNS))
+            with pa.OSFile(str(index), "wb") as sink, pa.ipc.new_file(sink, columns.schema) as out:
+                out.write_table(columns)
+            command += ["--trades-index", str(index)]
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._url = self._read_url(self._process)
         return self

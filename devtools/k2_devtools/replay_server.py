@@ -44,6 +44,7 @@ from k2.binance.frames import parse_frames
 from k2.binance.recording import RecordedFrame
 from k2_connector.markets import MARKET_APIS, MarketApi
 
+TRADE_INDEX_COLUMNS = ("frame_index", "symbol", "source_id")  # what the server needs of trades
 _ENVELOPE = b'{"stream":"'
 _DATA = b'","data":'
 MAX_HISTORICAL_LIMIT = 1000

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -39,15 +40,10 @@ def test_every_futures_trade_and_execution_type_arrives_once(market, tmp_path):
     assert sum(map(len, got.values())) == 2 * 1_200
     for symbol, ids in expected_ids(frames, market).items():
         assert sorted(got[symbol]) == sorted(ids), symbol
+    paths = {urlsplit(supervisor.url).path for supervisor in outcome.connector.supervisors}
+    assert paths == {"/public/stream" if market == "usdm" else "/stream"}  # USD-M: trade route
     execution_types = {classify(frame, market)["execution_type"] for frame in sink}  # type: ignore[index]
     assert execution_types == {"MARKET", "INSURANCE_FUND", "ADL", "NA"}
-
-
-def test_usd_m_trades_come_over_the_public_route(tmp_path):
-    outcome, _ = play("usdm", futures_frames("usdm", 300), tmp_path)
-    assert [s.url.split("?")[0].rsplit("/", 2)[-2:] for s in outcome.connector.supervisors] == [
-        ["public", "stream"]
-    ]
 
 
 @pytest.mark.parametrize("market", ["usdm", "coinm"])
@@ -63,8 +59,8 @@ def test_a_futures_gap_is_backfilled_from_its_own_api_in_pages_of_its_own_limit(
     assert outcome.connector.rest_budget.limit == MARKET_APIS[market].weight_per_minute // 2
 
 
-@pytest.mark.parametrize("market", ["usdm", "coinm"])
-def test_429_and_418_hold_every_futures_request_for_retry_after(market, tmp_path):
+def test_429_and_418_hold_every_futures_request_for_retry_after(tmp_path):
+    market = "usdm"
     frames = futures_frames(market, 1_500)
     faults = Faults(gap_every=500, gap_size=3, rest_refuse_first=1, rest_refuse_status=418,
                     rest_retry_after_s=1)  # fmt: skip

@@ -11,6 +11,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.ipc
+
 from k2.binance.generator import generate_frames
 from k2.binance.recording import RecordedFrame, read_recordings
 from k2.domain.instrument import DEFAULT_MARKET, MARKETS
@@ -47,8 +50,12 @@ async def _replay(frames: list[RecordedFrame], args: argparse.Namespace, faults:
                 stop.set()
 
         loop.add_reader(sys.stdin.fileno(), on_stdin)
-    async with ReplayServer(frames, speed=args.speed, faults=faults, host=args.host,
-                            port=args.port, market=args.market) as server:  # fmt: skip
+    trades = pa.ipc.open_file(args.trades_index).read_all() if args.trades_index else None
+    server = ReplayServer(
+        frames, speed=args.speed, faults=faults, host=args.host, port=args.port,
+        market=args.market, trades=trades,
+    )  # fmt: skip
+    async with server:
         print(
             f"listening {server.url} (REST {server.rest_url}), {len(frames):,} frames", flush=True
         )
@@ -85,6 +92,11 @@ def _replay_parser() -> argparse.ArgumentParser:
     ):
         parser.add_argument(f"--{fault.replace('_', '-')}", type=int, default=0)
     parser.add_argument("--stall-s", type=float, default=5.0)
+    parser.add_argument(
+        "--trades-index",
+        help="an Arrow file of the frames' trades (frame_index, symbol, source_id), so the "
+        "server need not parse them (k2_devtools.replay_process writes it)",
+    )
     parser.add_argument(
         "--until-stdin-closes",
         action="store_true",

@@ -381,7 +381,7 @@ def _exchange(source: _Source | None) -> Iterator[dict[str, ReplaySource]]:
             if part.expected.trades.num_rows == 0:
                 continue
             try:
-                process = ReplayProcess(part.frames, market=market)
+                process = ReplayProcess(part.frames, market=market, trades=part.expected.trades)
             except ValueError:
                 continue
             servers[market] = stack.enter_context(process)
