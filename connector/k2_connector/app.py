@@ -454,9 +454,9 @@ class Connector:
         log.warning("gap in %s: ids %d..%d (%d missing)", gap.symbol, gap.first_id,
                     gap.last_id, gap.size)  # fmt: skip
         symbol, _, kind = gap.symbol.partition("@")
-        if kind == "trade" and self.backfiller:
-            self._spawn_backfill(symbol, gap.first_id, gap.last_id, gap)
-        else:  # aggTrade gaps, or backfill disabled: recorded, not filled
+        if self.backfiller:  # trade ids from historicalTrades, aggregate ids from aggTrades
+            self._spawn_backfill(symbol, gap.first_id, gap.last_id, gap, kind)
+        else:  # backfill disabled: recorded, not filled
             self._track(self.gap_log.record(gap, "unfilled"))
 
     def _on_reconnected(self, connection: Connection) -> None:
@@ -544,10 +544,11 @@ class Connector:
         return missing == 0 if missing is not None else delivered >= gap.size
 
     def _spawn_backfill(
-        self, symbol: str, first_id: int, last_id: int, gap: Gap | None = None
-    ) -> None:
+        self, symbol: str, first_id: int, last_id: int, gap: Gap | None = None,
+        kind: str = "trade",
+    ) -> None:  # fmt: skip
         if self.backfiller:
-            self._track(self._backfill(symbol, first_id, last_id, gap))
+            self._track(self._backfill(symbol, first_id, last_id, gap, kind))
 
     def _track(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run in the background; stop() waits for it (backfills and gap records)."""
@@ -557,7 +558,9 @@ class Connector:
         task.add_done_callback(self._probes.discard)
         return task
 
-    async def _backfill(self, symbol: str, first_id: int, last_id: int, gap: Gap | None) -> None:
+    async def _backfill(
+        self, symbol: str, first_id: int, last_id: int, gap: Gap | None, kind: str = "trade"
+    ) -> None:
         assert self.backfiller is not None
         if gap:
             await self.gap_log.record(gap, "open")
@@ -565,7 +568,7 @@ class Connector:
         for _ in range(BACKFILL_ATTEMPTS):
             try:
                 delivered = await self.backfiller.fetch(
-                    symbol, first_id, last_id, self._deliver_backfilled
+                    symbol, first_id, last_id, self._deliver_backfilled, kind
                 )
             except RateLimitedError:
                 continue  # the shared REST budget now holds every task for the server's wait

@@ -1,5 +1,6 @@
-"""Fill trade-id gaps from Binance REST `historicalTrades` of the connector's market
-(`/api/v3`, `/fapi/v1` or `/dapi/v1`: k2_connector.markets).
+"""Fill id gaps from Binance REST of the connector's market (`/api/v3`, `/fapi/v1` or
+`/dapi/v1`: k2_connector.markets): `historicalTrades` for trade streams, `aggTrades` (by
+aggregate id) for aggTrade streams.
 
 Rows come back in REST shape and are turned into the websocket trade frames that market
 would have sent, marked with `"k2":"backfill"` (kept by normalize in vendor_data) so the lake
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from k2_connector.markets import MARKET_APIS, MarketApi
@@ -33,34 +35,64 @@ def rest_trade_frame(symbol: str, row: dict[str, Any], market: str = "spot") -> 
     ).encode()
 
 
+def rest_agg_trade_frame(symbol: str, row: dict[str, Any], market: str = "spot") -> bytes:
+    """An aggTrades row (a, p, q, f, l, T, m, and M on spot) as the aggTrade frame."""
+    data = {
+        "e": "aggTrade", "E": row["T"], "s": symbol, "a": row["a"], "p": row["p"],
+        "q": row["q"], "f": row["f"], "l": row["l"], "T": row["T"], "m": row["m"],
+    }  # fmt: skip
+    if market == "spot":
+        data["M"] = row.get("M", True)
+    data["k2"] = "backfill"
+    return json.dumps(
+        {"stream": f"{symbol.lower()}@aggTrade", "data": data}, separators=(",", ":")
+    ).encode()
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    path: str
+    weight: int
+    page_limit: int
+    id_field: str
+    frame: Callable[[str, dict[str, Any], str], bytes]
+
+
 class Backfiller:
     def __init__(self, rest: RestClient, api: MarketApi = MARKET_APIS["spot"]) -> None:
         self._rest, self._api = rest, api
+        self._endpoints = {
+            "trade": _Endpoint(api.rest_path("historicalTrades"), api.historical_trades_weight,
+                               api.historical_trades_limit, "id", rest_trade_frame),
+            "aggTrade": _Endpoint(api.rest_path("aggTrades"), api.agg_trades_weight,
+                                  api.agg_trades_limit, "a", rest_agg_trade_frame),
+        }  # fmt: skip
         self.trades = 0
 
     async def fetch(
-        self, symbol: str, first_id: int, last_id: int, deliver: Callable[[bytes], Awaitable[None]]
-    ) -> int:
-        """Deliver trades first_id..last_id (or up to the newest when last_id < 0), a page of
-        at most the market's row limit at a time."""
-        page_limit = self._api.historical_trades_limit
+        self, symbol: str, first_id: int, last_id: int, deliver: Callable[[bytes], Awaitable[None]],
+        kind: str = "trade",
+    ) -> int:  # fmt: skip
+        """Deliver `kind` ids first_id..last_id (or up to the newest when last_id < 0), a page
+        of at most the market's row limit at a time."""
+        endpoint = self._endpoints[kind]
         next_id, delivered = first_id, 0
         while last_id < 0 or next_id <= last_id:
-            limit = page_limit if last_id < 0 else min(page_limit, last_id - next_id + 1)
-            rows = await self._page(symbol, next_id, limit)
-            rows = [row for row in rows if last_id < 0 or row["id"] <= last_id]
+            limit = (
+                endpoint.page_limit
+                if last_id < 0
+                else min(endpoint.page_limit, last_id - next_id + 1)
+            )
+            params = {"symbol": symbol, "fromId": next_id, "limit": limit}
+            rows: list[dict[str, Any]] = await self._rest.get_json(
+                endpoint.path, params, endpoint.weight
+            )
+            rows = [row for row in rows if last_id < 0 or row[endpoint.id_field] <= last_id]
             for row in rows:
-                await deliver(rest_trade_frame(symbol, row, self._api.market))
+                await deliver(endpoint.frame(symbol, row, self._api.market))
             delivered += len(rows)
             if len(rows) < limit or not rows:
                 break
-            next_id = rows[-1]["id"] + 1
+            next_id = rows[-1][endpoint.id_field] + 1
         self.trades += delivered
         return delivered
-
-    async def _page(self, symbol: str, from_id: int, limit: int) -> list[dict[str, Any]]:
-        params = {"symbol": symbol, "fromId": from_id, "limit": limit}
-        rows: list[dict[str, Any]] = await self._rest.get_json(
-            self._api.rest_path("historicalTrades"), params, self._api.historical_trades_weight
-        )
-        return rows

@@ -4,6 +4,7 @@ One server is one market's host (spot, USD-M or COIN-M: k2_connector.markets), w
   [route]/stream?streams=btcusdt@trade/...      combined streams ({"stream", "data"} envelopes)
   [route]/ws/btcusdt@trade                      one raw stream
   <prefix>/historicalTrades?symbol=&fromId=&limit=  REST backfill from the same recording
+  <prefix>/aggTrades?symbol=&fromId=&limit=     the same for aggTrade frames (aggregate ids)
   <prefix>/ticker/24hr                          every symbol's lastId (and firstId, count) so far
   <prefix>/exchangeInfo                         every symbol of the recording, TRADING unless
                                                 set otherwise (`statuses`: listings, delistings)
@@ -44,7 +45,8 @@ from k2.binance.frames import parse_frames
 from k2.binance.recording import RecordedFrame
 from k2_connector.markets import MARKET_APIS, MarketApi
 
-TRADE_INDEX_COLUMNS = ("frame_index", "symbol", "source_id")  # what the server needs of trades
+TRADE_INDEX_COLUMNS = ("frame_index", "symbol", "source_id", "kind")  # what it needs of trades
+_REST_KINDS = {"historicalTrades": "trade", "aggTrades": "aggTrade"}
 _ENVELOPE = b'{"stream":"'
 _DATA = b'","data":'
 MAX_HISTORICAL_LIMIT = 1000
@@ -79,7 +81,7 @@ class _Frame:
     receive_ns: int
     stream: str | None  # None: a frame without envelope (sent to every combined client)
     raw: bytes  # as recorded
-    trade: tuple[str, int] | None  # (symbol, trade id) for trade frames
+    trade: tuple[str, int, str] | None  # (symbol, id, kind) for trade and aggTrade frames
     data_at: int  # where the envelope's data object starts in `raw` (0: no envelope)
 
     @property
@@ -148,7 +150,8 @@ class ReplayServer:
         if trades is None:
             trades = parse_frames([f.frame for f in frames], [market] * len(frames)).trades
         self._frames = _index(frames, trades)
-        self._rest_rows: dict[str, list[dict[str, Any]]] | None = None  # built on first use
+        # (kind, symbol) -> REST rows, built on the first REST request
+        self._rest_rows: dict[tuple[str, str], list[dict[str, Any]]] | None = None
         self.statuses = (
             dict(statuses) if statuses is not None
             else dict.fromkeys(sorted(set(trades["symbol"].to_pylist())), "TRADING")
@@ -159,10 +162,10 @@ class ReplayServer:
                       ping_timeout_s or self.api.server_ping_timeout_s)  # fmt: skip
         self._max_connection_s, self._linger = max_connection_s, linger
         self._clients: set[_Client] = set()
-        self._published_up_to: dict[str, int] = {}  # symbol -> highest trade id published
+        self._published_up_to: dict[tuple[str, str], int] = {}  # (symbol, kind) -> highest id
         self._first_published: dict[str, int] = {}
         self._published_count: Counter[str] = Counter()
-        self._withheld: set[int] = set()  # trade ids the gap fault kept off the websocket
+        self._withheld: set[tuple[str, int]] = set()  # (kind, id) the gap fault kept back
         self._garble_next = False  # set by a serverShutdown when bad_reply_after_shutdown
         self._first_client = asyncio.Event()
         self._clients_before_play = 1
@@ -216,14 +219,18 @@ class ReplayServer:
         path = urlsplit(request.path)
         if path.path.startswith("/k2/"):
             return self._control(path.path, parse_qs(path.query))
-        if path.path == self.api.rest_path("historicalTrades"):
+        rest_kind = next(
+            (kind for name, kind in _REST_KINDS.items() if path.path == self.api.rest_path(name)),
+            None,
+        )
+        if rest_kind is not None:
             self.stats.rest_requests += 1
             self.stats.rest_request_times.append(time.monotonic())
             if self.stats.rest_refused < self.faults.rest_refuse_first:
                 self.stats.rest_refused += 1
                 headers = Headers({"Retry-After": str(self.faults.rest_retry_after_s)})
                 return Response(self.faults.rest_refuse_status, "Refused", headers, b"")
-            return self._historical_trades(parse_qs(path.query))
+            return self._rest_page(parse_qs(path.query), rest_kind)
         if path.path == self.api.rest_path("ticker/24hr"):
             self.stats.ticker_requests += 1
             return _json_response(200, self._tickers())
@@ -258,19 +265,22 @@ class ReplayServer:
         connection.transport.close()
         return connection.respond(HTTPStatus.BAD_GATEWAY, "garbled\n")
 
-    def _historical_trades(self, query: dict[str, list[str]]) -> Response:
+    def _rest_page(self, query: dict[str, list[str]], kind: str) -> Response:
         try:
             symbol = query["symbol"][0].upper()
             from_id = int(query.get("fromId", ["0"])[0])
             limit = min(int(query.get("limit", ["500"])[0]), MAX_HISTORICAL_LIMIT)
         except (KeyError, ValueError):
             return _json_response(400, {"code": -1100, "msg": "Illegal characters in parameter."})
-        newest = self._published_up_to.get(symbol, -1)  # like Binance: only trades that happened
+        newest = self._published_up_to.get((symbol, kind), -1)  # only what happened so far
         if self._rest_rows is None:
-            self._rest_rows = _trades_by_symbol(self._frames)
-        trades = self._rest_rows.get(symbol, [])
+            self._rest_rows = _rest_rows(self._frames)
+        rows = self._rest_rows.get((kind, symbol), [])
         lost = self._withheld if self.faults.gap_lost else set()
-        selected = [t for t in trades if from_id <= t["id"] <= newest and t["id"] not in lost]
+        key = "id" if kind == "trade" else "a"
+        selected = [
+            row for row in rows if from_id <= row[key] <= newest and (kind, row[key]) not in lost
+        ]
         selected = selected[:limit]
         return _json_response(200, selected)
 
@@ -280,7 +290,8 @@ class ReplayServer:
         return [
             {"symbol": symbol, "firstId": self._first_published[symbol], "lastId": last_id,
              "count": self._published_count[symbol]}
-            for symbol, last_id in sorted(self._published_up_to.items())
+            for (symbol, kind), last_id in sorted(self._published_up_to.items())
+            if kind == "trade"
         ]  # fmt: skip
 
     # --- websocket ---------------------------------------------------------------------------
@@ -382,17 +393,18 @@ class ReplayServer:
             self.stats.frames_published += 1
             if frame.trade:
                 trades_seen += 1
-                symbol, trade_id = frame.trade
-                self._published_up_to[symbol] = trade_id
-                self._first_published.setdefault(symbol, trade_id)
-                self._published_count[symbol] += 1
+                symbol, trade_id, kind = frame.trade
+                self._published_up_to[symbol, kind] = trade_id
+                if kind == "trade":
+                    self._first_published.setdefault(symbol, trade_id)
+                    self._published_count[symbol] += 1
                 faults = self.faults
                 # the last gap_size trades of every gap_every: never the opening trades, which
                 # no client could know it missed
                 position = trades_seen % faults.gap_every if faults.gap_every else 0
                 if faults.gap_every and position >= faults.gap_every - faults.gap_size:
                     self.stats.gap_trades_withheld += 1
-                    self._withheld.add(frame.trade[1])
+                    self._withheld.add((kind, trade_id))
                     continue
             for client in list(self._clients):
                 message = _message_for(client, frame)
@@ -427,7 +439,12 @@ def _index(frames: Sequence[RecordedFrame], parsed: pa.Table) -> list[_Frame]:
     trades = dict(
         zip(
             parsed["frame_index"].to_pylist(),
-            zip(parsed["symbol"].to_pylist(), parsed["source_id"].to_pylist(), strict=True),
+            zip(
+                parsed["symbol"].to_pylist(),
+                parsed["source_id"].to_pylist(),
+                parsed["kind"].to_pylist(),
+                strict=True,
+            ),
             strict=True,
         )
     )
@@ -450,24 +467,31 @@ def _envelope(frame: bytes) -> tuple[str | None, int]:
     return None, 0
 
 
-def _trades_by_symbol(frames: list[_Frame]) -> dict[str, list[dict[str, Any]]]:
-    """REST historicalTrades rows per symbol, sorted by id."""
-    by_symbol: dict[str, list[dict[str, Any]]] = {}
+def _rest_rows(frames: list[_Frame]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """REST rows per (kind, symbol), sorted by id: historicalTrades rows of trade frames,
+    aggTrades rows of aggTrade frames, in each endpoint's shape."""
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for frame in frames:
         if not frame.trade:
             continue
+        symbol, _, kind = frame.trade
         data = json.loads(frame.payload)
-        row = {
-            "id": data["t"], "price": data["p"], "qty": data["q"],
-            "quoteQty": f"{float(data['p']) * float(data['q']):.8f}",
-            "time": data["T"], "isBuyerMaker": data["m"],
-        }  # fmt: skip
-        if "M" in data:  # spot only: futures rows have no isBestMatch
-            row["isBestMatch"] = data["M"]
-        by_symbol.setdefault(frame.trade[0], []).append(row)
-    for rows in by_symbol.values():
-        rows.sort(key=lambda row: row["id"])
-    return by_symbol
+        if kind == "trade":
+            row = {
+                "id": data["t"], "price": data["p"], "qty": data["q"],
+                "quoteQty": f"{float(data['p']) * float(data['q']):.8f}",
+                "time": data["T"], "isBuyerMaker": data["m"],
+            }  # fmt: skip
+            if "M" in data:  # spot only: futures rows have no isBestMatch
+                row["isBestMatch"] = data["M"]
+        else:
+            row = {
+                key: data[key] for key in ("a", "p", "q", "f", "l", "T", "m", "M") if key in data
+            }
+        rows.setdefault((kind, symbol), []).append(row)
+    for group in rows.values():
+        group.sort(key=lambda row: row.get("id", row.get("a", 0)))
+    return rows
 
 
 def _exchange_info(statuses: dict[str, str], api: MarketApi) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from k2.binance.generator import generate_frames
+from k2.binance.recording import RecordedFrame
 from k2.binance.strict import classify
 from k2_connector.markets import MARKET_APIS
 from k2_devtools.replay_server import Faults
@@ -59,8 +60,8 @@ def test_a_futures_gap_is_backfilled_from_its_own_api_in_pages_of_its_own_limit(
     assert outcome.connector.rest_budget.limit == MARKET_APIS[market].weight_per_minute // 2
 
 
-def test_429_and_418_hold_every_futures_request_for_retry_after(tmp_path):
-    market = "usdm"
+@pytest.mark.parametrize("market", ["usdm", "coinm"])
+def test_429_and_418_hold_every_futures_request_for_retry_after(market, tmp_path):
     frames = futures_frames(market, 1_500)
     faults = Faults(gap_every=500, gap_size=3, rest_refuse_first=1, rest_refuse_status=418,
                     rest_retry_after_s=1)  # fmt: skip
@@ -91,3 +92,36 @@ def test_a_spot_gap_is_never_filled_from_the_usd_m_market_with_the_same_ids(tmp_
     ]
     assert {r["status"] for r in records} == {"open", "unfilled"}
     assert usdm_out.connector.stats.gaps == 0
+
+
+def as_agg_trades(frames):
+    """Each trade frame as the aggTrade frame of a one-trade aggregate (a = f = l = t), as
+    Binance sends for a taker order filled at one price against one maker."""
+    converted = []
+    for recorded in frames:
+        message = json.loads(recorded.frame)
+        data = message["data"]
+        if data.get("e") != "trade":
+            continue
+        agg = {"e": "aggTrade", "E": data["E"], "s": data["s"], "a": data["t"], "p": data["p"],
+               "q": data["q"], "f": data["t"], "l": data["t"], "T": data["T"],
+               "m": data["m"]}  # fmt: skip
+        if "M" in data:
+            agg["M"] = data["M"]
+        stream = message["stream"].replace("@trade", "@aggTrade")
+        frame = json.dumps({"stream": stream, "data": agg}, separators=(",", ":")).encode()
+        converted.append(RecordedFrame(recorded.receive_ns, frame))
+    return converted
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+def test_an_agg_trade_gap_is_backfilled_from_the_agg_trades_endpoint(market, tmp_path):
+    symbols = ["BTCUSDT", "ETHUSDT"]
+    frames = as_agg_trades(generate_frames(symbols, 800, seed=8, market=market))
+    outcome, sink = play(market, frames, tmp_path, Faults(gap_every=300, gap_size=5),
+                         kinds=("aggTrade",))  # fmt: skip
+    got = delivered_ids(sink, market)
+    for symbol, ids in expected_ids(frames, market).items():
+        assert sorted(got[symbol]) == sorted(ids), symbol
+    assert outcome.connector.stats.gaps >= 4
+    assert outcome.connector.stats.backfilled >= outcome.server.gap_trades_withheld > 0

@@ -108,8 +108,9 @@ def caught_up(connector: Connector, want: dict[str, list[int]]) -> bool:
 
 
 def _complete(connector: Connector, want: dict[str, list[int]], allow_open_gaps: bool) -> bool:
+    kind = connector.settings.kinds[0]  # the stream kind the ids are of
     caught_up = all(
-        connector.sequencer.highest(f"{symbol}@trade") == max(ids) for symbol, ids in want.items()
+        connector.sequencer.highest(f"{symbol}@{kind}") == max(ids) for symbol, ids in want.items()
     )
     return (
         caught_up
