@@ -113,3 +113,12 @@ def test_empty_input_builds_an_empty_table():
     table = build_tradev2(parsed.trades, np.zeros(0, dtype=np.int64))
     assert table.num_rows == 0
     assert table.schema == schema.arrow_schema()
+
+
+@pytest.mark.parametrize(
+    "execution_type", ["MARKET", "INSURANCE_FUND", "ADL", "NA", "A_TYPE_BINANCE_ADDS_LATER"]
+)
+def test_every_futures_execution_type_is_kept_as_sent_never_dropped(execution_type):
+    (row,) = build(payload("usdm_trade", t=5, X=execution_type), markets=["usdm"])
+    assert row["trade_id"] == "BINANCE_FUTURES-5"
+    assert dict(row["vendor_data"])["execution_type"] == execution_type
