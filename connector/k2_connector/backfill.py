@@ -27,12 +27,7 @@ def rest_trade_frame(symbol: str, row: dict[str, Any], market: str = "spot") -> 
         "e": "trade", "E": row["time"], "s": symbol, "t": row["id"], "p": row["price"],
         "q": row["qty"], "T": row["time"], "m": row["isBuyerMaker"],
     }  # fmt: skip
-    if market == "spot":
-        data["M"] = row.get("isBestMatch", True)
-    data["k2"] = "backfill"
-    return json.dumps(
-        {"stream": f"{symbol.lower()}@trade", "data": data}, separators=(",", ":")
-    ).encode()
+    return _backfill_frame(symbol, data, market, row.get("isBestMatch", True))
 
 
 def rest_agg_trade_frame(symbol: str, row: dict[str, Any], market: str = "spot") -> bytes:
@@ -41,12 +36,17 @@ def rest_agg_trade_frame(symbol: str, row: dict[str, Any], market: str = "spot")
         "e": "aggTrade", "E": row["T"], "s": symbol, "a": row["a"], "p": row["p"],
         "q": row["q"], "f": row["f"], "l": row["l"], "T": row["T"], "m": row["m"],
     }  # fmt: skip
+    return _backfill_frame(symbol, data, market, row.get("M", True))
+
+
+def _backfill_frame(symbol: str, data: dict[str, Any], market: str, best_match: bool) -> bytes:
+    """The combined-stream frame of `data` (a trade or aggTrade event), with spot's best-match
+    flag and the backfill mark."""
     if market == "spot":
-        data["M"] = row.get("M", True)
+        data["M"] = best_match
     data["k2"] = "backfill"
-    return json.dumps(
-        {"stream": f"{symbol.lower()}@aggTrade", "data": data}, separators=(",", ":")
-    ).encode()
+    stream = f"{symbol.lower()}@{data['e']}"
+    return json.dumps({"stream": stream, "data": data}, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)
