@@ -166,7 +166,9 @@ def test_a_reconnect_of_many_symbols_asks_one_ticker_and_fetches_only_what_trade
     server = outcome.server
     assert server.dropped_connections >= 2
     assert server.ticker_requests >= server.dropped_connections  # one per reconnect
-    assert server.rest_requests < 200 * server.dropped_connections / 4
+    # per-symbol probes would cost 200 requests a drop; how many symbols trade while away
+    # grows with the outage, longer on a loaded machine (66-77 alone, 101 in the suite)
+    assert server.rest_requests < 200 * server.dropped_connections / 2
     got = delivered_ids(sink)
     for symbol, ids in expected_ids(whole_market).items():
         assert sorted(got[symbol]) == sorted(ids), symbol
