@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from k2.adapters.kinesis.writer import fits_in_a_record
 from k2.domain.instrument import DEFAULT_MARKET
@@ -50,6 +50,7 @@ from k2_connector.streams import (
 from k2_connector.websocket import Connection, ConnectionSettings, Supervisor
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 BACKFILL_ATTEMPTS = 5  # per gap; a gap REST cannot fill is recorded unfilled
 
 
@@ -271,35 +272,25 @@ class Connector:
         """The first exchangeInfo read decides what to stream; retried (with backoff) until it
         succeeds or the connector stops: without it there is nothing to subscribe to."""
         backoff = Backoff(base_s=1.0, cap_s=self.settings.backfill_retry_cap_s)
-        while self._first_listing is None:
-            try:
-                self._first_listing = await self._read_listing()
-            except (RateLimitedError, OSError, ValueError) as error:
-                log.warning("exchangeInfo for %s: %r; retrying", self.settings.market, error)
-                if await self._stopped_within(backoff.next_delay()):
-                    return
-            except StoppedError:
+        while (listing := await self._read_listing()) is None:
+            if await self._stopped_within(backoff.next_delay()):
                 return
+        self._first_listing = listing
         trading = sorted(self._first_listing.trading)
         self._add_connections(trading)
         log.info("streaming all %d TRADING %s symbols over %d connections", len(trading),
                  self.settings.market, len(self.supervisors))  # fmt: skip
 
-    async def _read_listing(self) -> Listing:
+    async def _read_listing(self) -> Listing | None:
+        """The market's exchangeInfo; None when REST cannot say (logged)."""
         assert self.rest is not None  # all_symbols requires a REST URL
-        return await fetch_listing(self.rest, self.settings.market)
+        return await self._ask_rest("exchangeInfo", fetch_listing(self.rest, self.settings.market))
 
     async def _follow_listings(self) -> None:
         """Poll exchangeInfo; a poll that fails is logged and the next one tried."""
         while not await self._stopped_within(self.settings.listing_refresh_s):
-            try:
-                listing = await self._read_listing()
-            except (RateLimitedError, OSError, ValueError) as error:
-                log.warning("exchangeInfo poll for %s failed: %r", self.settings.market, error)
-                continue
-            except StoppedError:
-                return
-            await self._apply_listing(listing)
+            if (listing := await self._read_listing()) is not None:
+                await self._apply_listing(listing)
 
     async def _apply_listing(self, listing: Listing) -> None:
         """Subscribe symbols that started trading and drop connections left with none. A new
@@ -481,12 +472,17 @@ class Connector:
     async def _tickers(self) -> dict[str, IdSpan] | None:
         """Every symbol's trade-id span of the last 24 h; None when REST cannot say."""
         assert self.rest is not None
+        return await self._ask_rest("24hr ticker", fetch_tickers(self.rest, self.settings.market))
+
+    async def _ask_rest(self, what: str, request: Coroutine[Any, Any, T]) -> T | None:
+        """The answer of a one-off REST request (exchangeInfo, the ticker); None, logged, when
+        it fails or the connector stops - the caller decides whether to retry."""
         try:
-            return await fetch_tickers(self.rest, self.settings.market)
+            return await request
         except StoppedError:
             return None
         except (RateLimitedError, OSError, ValueError) as error:
-            log.warning("24hr ticker of %s failed: %r", self.settings.market, error)
+            log.warning("%s of %s failed: %r", what, self.settings.market, error)
             return None
 
     async def _seed_from_tickers(self) -> None:
