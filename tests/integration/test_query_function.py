@@ -3,14 +3,11 @@ from the raw frames, exactly, locally (DuckDB) and through the Athena path's res
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
 import json
 import subprocess
-from collections import defaultdict
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import boto3
@@ -30,6 +27,7 @@ from normalize.handler import lambda_handler as normalize
 from query import handler as query_function
 from tests.support.cli import K2
 from tests.support.events import kinesis_batches
+from tests.support.query import bars_from_frames, comparable, get
 from tests.support.recordings import RECORDED_TRADE_IDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.recording]
@@ -55,44 +53,6 @@ def session_lake(server_lake, recordings):
     query_function.close_engines()
     with scoped_environment({"QUERY_ENGINE": "local"}):
         yield server_lake
-
-
-def get(path: str, **params: str) -> tuple[int, Any]:
-    event = {"rawPath": path, "queryStringParameters": params,
-             "requestContext": {"http": {"method": "GET"}}}  # fmt: skip
-    context: Any = LocalLambdaContext("query")
-    response = query_function.lambda_handler(event, context)
-    body = response["body"]
-    if response["isBase64Encoded"]:
-        return response["statusCode"], base64.b64decode(body)
-    is_json = response["headers"]["content-type"] == "application/json"
-    return response["statusCode"], json.loads(body) if is_json else body
-
-
-def bars_from_frames(trades: list[dict], symbol: str) -> list[dict]:
-    """1m bars computed straight from Binance's strings with Decimal, no Arrow, no SQL."""
-    minutes: dict[int, list[dict]] = defaultdict(list)
-    for trade in trades:
-        if trade["s"] == symbol:
-            minutes[trade["T"] // 60_000].append(trade)
-    bars = []
-    for minute, group in sorted(minutes.items()):
-        group.sort(key=lambda t: (t["T"], t["t"]))
-        prices = [Decimal(t["p"]) for t in group]
-        volume = sum((Decimal(t["q"]) for t in group), Decimal(0))
-        quote = sum((Decimal(t["p"]) * Decimal(t["q"]) for t in group), Decimal(0))
-        bars.append({
-            "bar_start": f"{datetime.fromtimestamp(minute * 60, UTC):%Y-%m-%dT%H:%M:%SZ}",
-            "open": prices[0], "high": max(prices), "low": min(prices), "close": prices[-1],
-            "volume": volume, "trades": len(group),
-            "vwap": (quote / volume).quantize(Decimal("1e-8"), ROUND_HALF_EVEN),
-        })  # fmt: skip
-    return bars
-
-
-def comparable(row: dict) -> dict:
-    keys = ("bar_start", "open", "high", "low", "close", "volume", "trades", "vwap")
-    return {key: row[key] if key in ("bar_start", "trades") else Decimal(row[key]) for key in keys}
 
 
 def test_ohlcv_1m_equals_an_independent_computation_from_the_raw_frames(session_lake, raw_trades):
@@ -136,8 +96,8 @@ def test_csv_and_parquet_results(session_lake):
     status, text = get("/ohlcv", symbols="BTCUSDT", format="csv", **SESSION)
     assert status == 200
     header, first = text.splitlines()[:2]
-    assert header == "symbol,bar_start,open,high,low,close,volume,quote_volume,trades,vwap"
-    assert first.startswith("BTCUSDT,2024-08-08T23:54:00Z,61837.63000000,")
+    assert header == "market,symbol,bar_start,open,high,low,close,volume,quote_volume,trades,vwap"
+    assert first.startswith("spot,BTCUSDT,2024-08-08T23:54:00Z,61837.63000000,")
     status, data = get("/trades", symbol="BTCUSDT", limit="10", format="parquet", **SESSION)
     table = pq.read_table(io.BytesIO(data))
     assert table.num_rows == 10
@@ -171,9 +131,11 @@ def test_the_athena_path_sends_the_plan_with_bound_parameters_and_parses_typed_r
     assert sent == athena_sql(plan(spec), "k2", "trades", "trades_staging")  # the plan
     assert 'FROM "k2"."trades" UNION ALL SELECT' in sent  # committed rows ...
     assert 'FROM "k2"."trades_staging") AS fresh WHERE fresh.copy = 1' in sent  # ... fresh ones
-    assert 'WHERE symbol IN (?) AND "timestamp" >= ? AND "timestamp" < ?' in sent
+    where = 'WHERE exchange IN (?) AND symbol IN (?) AND "timestamp" >= ? AND "timestamp" < ?'
+    assert where in sent
     assert 'MIN_BY(price, ROW("timestamp", source_sequence)) AS open' in sent
     assert execution["ExecutionParameters"] == [
+        "'BINANCE'",
         "'BTCUSDT'",
         "TIMESTAMP '2024-08-08 23:00:00.000000'",
         "TIMESTAMP '2024-08-09 01:00:00.000000'",
@@ -195,12 +157,14 @@ def _as_json(row: dict) -> dict:
     return out
 
 
-COLUMN_TYPES = {"symbol": "varchar", "bar_start": "timestamp", "trades": "bigint"}
+COLUMN_TYPES = {
+    "market": "varchar", "symbol": "varchar", "bar_start": "timestamp", "trades": "bigint"
+}  # fmt: skip
 
 
 def _inject_athena_result(endpoint: str, rows: list[dict]) -> None:
-    columns = ["symbol", "bar_start", "open", "high", "low", "close", "volume", "quote_volume",
-               "trades"]  # fmt: skip
+    columns = ["market", "symbol", "bar_start", "open", "high", "low", "close", "volume",
+               "quote_volume", "trades"]  # fmt: skip
 
     def text(value) -> str:
         if isinstance(value, datetime):

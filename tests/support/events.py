@@ -8,6 +8,7 @@ from typing import Any
 
 from k2.adapters.kinesis.writer import frame_symbol
 from k2.domain import kpl
+from k2.domain.instrument import DEFAULT_MARKET, instrument_key
 from k2_devtools.local import event_source
 
 # events/normalize/*.json -> (trades landed, dead letters) when the normalize function runs it
@@ -39,16 +40,26 @@ def kinesis_event(
 
 
 def kinesis_batches(
-    frames: list[bytes], frames_per_record: int = 500, records_per_batch: int = 10
+    frames: list[bytes],
+    frames_per_record: int = 500,
+    records_per_batch: int = 10,
+    market: str = DEFAULT_MARKET,
+    first_sequence: int = 10**20,
 ) -> list[dict[str, Any]]:
-    """Per symbol, KPL records of 500 frames; 10 records per invocation, like an ESM would."""
+    """Per symbol, KPL records of 500 frames under the connector's partition key for `market`
+    (the bare symbol on spot, as older writers sent it); 10 records per invocation, like an
+    ESM would. Calls that must land beside each other need their own `first_sequence`: a
+    batch is named by its shard and sequence numbers, and a re-delivery replaces its file."""
     records = []
     for symbol in sorted({frame_symbol(f) for f in frames}):
         own = [f for f in frames if frame_symbol(f) == symbol]
+        key = symbol if market == DEFAULT_MARKET else instrument_key(market, symbol)
         for start in range(0, len(own), frames_per_record):
-            records.append(kpl.aggregate(own[start : start + frames_per_record], symbol))
+            records.append(kpl.aggregate(own[start : start + frames_per_record], key))
     return [
-        kinesis_event(records[start : start + records_per_batch], first_sequence=10**20 + start)
+        kinesis_event(
+            records[start : start + records_per_batch], first_sequence=first_sequence + start
+        )
         for start in range(0, len(records), records_per_batch)
     ]
 

@@ -25,9 +25,10 @@ from k2.domain.query.spec import PARAMETERS
 
 HELP = {
     "trades": "trades of one symbol in a time range, paged (--cursor)",
-    "ohlcv": "OHLCV bars with volume, quote volume, trade count and VWAP",
+    "ohlcv": "OHLCV bars with volume, quote volume, trade count and VWAP"
+    " (futures: market trades only unless --trades all)",
     "latest": "the last N trades per symbol",
-    "symbols": "every symbol with its first/last trade time and count",
+    "symbols": "every symbol with its market, first/last trade time and count",
     "freshness": "lag between now and the newest trade per symbol",
     "sql": "one read-only SELECT (Athena dialect) over the trades table",
 }
@@ -125,7 +126,9 @@ def run_query(kind: str, options: dict[str, Any]) -> int:
 def _draw(chart: Path, bars: list[dict[str, Any]], params: dict[str, str]) -> None:
     from k2_devtools.chart import candlestick_html, candlestick_png
 
+    market = params.get("market", "spot")
     title = f"{params.get('symbols', '')} {params.get('interval', '1m')}"
+    title = title if market == "spot" else f"{market}:{title}"
     if chart.suffix.lower() == ".png":
         chart.write_bytes(candlestick_png(bars))
     else:

@@ -33,6 +33,7 @@ def ohlcv(trades: pa.Table) -> list[dict]:
 def trades(rows: list[tuple[int, int, str]]) -> pa.Table:
     """(microseconds after T0, exchange trade id, price) per trade."""
     return pa.table({
+        "exchange": ["BINANCE"] * len(rows),
         "symbol": ["BTCUSDT"] * len(rows),
         "timestamp": pa.array([T0 + timedelta(microseconds=us) for us, _, _ in rows],
                               pa.timestamp("us", tz="UTC")),

@@ -37,8 +37,6 @@ def test_the_athena_relation_counts_committed_and_staged_trades_once():
     connection.execute("CREATE TABLE k2.trades_staging AS SELECT * FROM staged")
     spec = plan(parse_request("symbols", {}))
     sql = to_duckdb(athena_sql(spec, "k2", "trades", "trades_staging"))
-    (row,) = connection.sql(sql).to_arrow_table().to_pylist()
-    assert (row["symbol"], row["trades"]) == (
-        "BTCUSDT",
-        4,
-    )  # ids 1..4, the repeats of 3 and 4 counted once
+    (row,) = connection.sql(sql, params=list(spec.params)).to_arrow_table().to_pylist()
+    # ids 1..4, the repeats of 3 and 4 counted once
+    assert (row["market"], row["symbol"], row["trades"]) == ("spot", "BTCUSDT", 4)

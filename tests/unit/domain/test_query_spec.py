@@ -25,10 +25,55 @@ def test_trades_defaults_to_the_last_day_and_binds_every_value():
     assert spec == TradesQuery("BTCUSDT", spec.time, limit=1_000)
     assert spec.time.start == datetime(2024, 8, 8, tzinfo=UTC)
     assert spec.time.end == NOW
+    assert spec.markets == ("spot",)
     query = plan(spec)
-    assert query.params == ("BTCUSDT", spec.time.start, spec.time.end)
+    assert query.params == ("BINANCE", "BTCUSDT", spec.time.start, spec.time.end)
     assert "BTCUSDT" not in query.sql
     assert "2024" not in query.sql
+
+
+@pytest.mark.parametrize(
+    ("market", "expected"),
+    [
+        ("usdm", ("usdm",)),
+        ("COINM", ("coinm",)),
+        ("usdm,spot", ("spot", "usdm")),
+        ("all", ("spot", "usdm", "coinm")),
+    ],
+)
+def test_every_kind_but_sql_reads_the_markets_asked_for(market, expected):
+    for kind, params in [
+        ("trades", {"symbol": "BTCUSDT"}),
+        ("ohlcv", {"symbols": "BTCUSDT"}),
+        ("latest", {}),
+        ("symbols", {}),
+        ("freshness", {}),
+    ]:
+        spec = parse_request(kind, params | {"market": market}, now=NOW)
+        assert spec.markets == expected, kind  # type: ignore[union-attr]
+        exchanges = {"spot": "BINANCE", "usdm": "BINANCE_FUTURES", "coinm": "BINANCE_COINM"}
+        query = plan(spec)
+        assert query.params[: len(expected)] == tuple(exchanges[m] for m in expected), kind
+        assert query.scope.exchanges == tuple(exchanges[m] for m in expected), kind
+
+
+def test_coin_m_symbols_with_an_underscore_are_valid():
+    spec = parse_request("trades", {"symbol": "btcusd_perp", "market": "coinm"}, now=NOW)
+    assert isinstance(spec, TradesQuery)
+    assert spec.symbol == "BTCUSD_PERP"
+    delivery = parse_request("ohlcv", {"symbols": "BTCUSD_251226", "market": "coinm"}, now=NOW)
+    assert delivery.symbols == ("BTCUSD_251226",)  # type: ignore[union-attr]
+
+
+def test_futures_bars_count_market_trades_unless_all_trades_are_asked_for():
+    futures = {"symbols": "BTCUSDT", "market": "usdm"}
+    default = plan(parse_request("ohlcv", futures, now=NOW))
+    assert "execution_type" in default.sql
+    assert "vendor_data" in default.scope.columns
+    every = plan(parse_request("ohlcv", futures | {"trades": "all"}, now=NOW))
+    assert "execution_type" not in every.sql
+    spot = plan(parse_request("ohlcv", {"symbols": "BTCUSDT"}, now=NOW))
+    assert "vendor_data" not in spot.scope.columns  # spot has no execution types to filter
 
 
 def test_epoch_milliseconds_and_iso_times_are_accepted():
@@ -42,7 +87,7 @@ def test_epoch_milliseconds_and_iso_times_are_accepted():
 
 
 def test_a_cursor_round_trips_and_continues_after_its_trade():
-    cursor = Cursor(1_723_161_255_342_000, 3_735_683_259)
+    cursor = Cursor(1_723_161_255_342_000, "BINANCE_FUTURES", 3_735_683_259)
     spec = parse_request("trades", {"symbol": "BTCUSDT", "cursor": cursor.encode()}, now=NOW)
     assert isinstance(spec, TradesQuery)
     assert spec.cursor == cursor
@@ -64,6 +109,13 @@ def test_a_cursor_round_trips_and_continues_after_its_trade():
         ("trades", {"symbol": "BTCUSDT", "start": "2024-08-09", "end": "2024-08-08"}, "before"),
         ("trades", {"symbol": "BTCUSDT", "start": "yesterday"}, "ISO 8601"),
         ("trades", {"symbol": "BTCUSDT", "cursor": "bm90IGEgY3Vyc29y"}, "cursor"),
+        ("trades", {"symbol": "BTCUSDT", "cursor": "WzEsMl0"}, "cursor"),  # [1,2]: no exchange
+        ("trades", {"symbol": "BTCUSDT", "cursor": "WzEsIk5ZU0UiLDJd"}, "cursor"),  # NYSE
+        ("trades", {"symbol": "BTCUSDT", "market": "options"}, "market must be"),
+        ("trades", {"symbol": "BTCUSDT", "market": "spot,eu"}, "'eu'"),
+        ("trades", {"symbol": "_BTC"}, "symbol must be"),
+        ("ohlcv", {"symbols": "BTCUSDT", "trades": "liquidations"}, "trades must be"),
+        ("sql", {"sql": "SELECT 1", "market": "usdm"}, "unknown parameter"),
         ("trades", {"symbol": "BTCUSDT", "where": "1=1"}, "unknown parameter"),
         ("ohlcv", {"symbols": "BTCUSDT", "interval": "7m"}, "interval must be"),
         (

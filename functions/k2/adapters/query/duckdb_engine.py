@@ -234,6 +234,8 @@ def _arrow_filter(scope: Scope) -> pc.Expression | None:
     clauses = []
     if scope.symbols:
         clauses.append(pc.field("symbol").isin(list(scope.symbols)))
+    if scope.exchanges:
+        clauses.append(pc.field("exchange").isin(list(scope.exchanges)))
     if scope.start:
         clauses.append(pc.field("timestamp") >= pa.scalar(scope.start, _TIMESTAMP))
     if scope.end:
@@ -245,6 +247,9 @@ def _iceberg_filter(scope: Scope) -> BooleanExpression:
     clauses: list[BooleanExpression] = []
     if scope.symbols:
         clauses.append(In(term=Reference("symbol"), values={literal(s) for s in scope.symbols}))
+    if scope.exchanges:
+        exchanges = {literal(exchange) for exchange in scope.exchanges}
+        clauses.append(In(term=Reference("exchange"), values=exchanges))
     if scope.start:
         clauses.append(GreaterThanOrEqual(term=Reference("timestamp"),
                                           value=literal(scope.start.isoformat())))  # fmt: skip

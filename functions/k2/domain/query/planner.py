@@ -5,6 +5,10 @@ text (hence the S608 waivers); user values travel as parameters. The same text r
 (`?` execution parameters) and, transpiled by sqlglot, on DuckDB locally. The logical table
 `trades` is the deduplicated union of the Iceberg table and staging rows not yet compacted;
 each engine maps that name to its own relation.
+
+A trade's market is its TradeV2 `exchange` (k2.domain.instrument): plans filter on it, group
+and partition by it beside the symbol, and report it as a `market` column, so BTCUSDT spot and
+the BTCUSDT perpetual are two lines, never one.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from k2.domain import schema
+from k2.domain.instrument import EXCHANGE_BY_MARKET
 from k2.domain.query.spec import (
     EPOCH,
     INTERVAL_SECONDS,
     FreshnessQuery,
     LatestQuery,
+    Markets,
     OhlcvQuery,
     QuerySpec,
     SqlQuery,
@@ -36,6 +42,7 @@ class Scope:
     engine filters the Iceberg scan and the staging dataset; Athena prunes on its own)."""
 
     symbols: tuple[str, ...] = ()  # empty: every symbol
+    exchanges: tuple[str, ...] = ()  # TradeV2 exchanges (one per market); empty: every one
     start: datetime | None = None
     end: datetime | None = None
     columns: tuple[str, ...] = ()  # the TradeV2 columns the SQL reads; empty: all of them
@@ -57,9 +64,9 @@ def plan(spec: QuerySpec) -> Plan:
         case LatestQuery():
             return _latest(spec)
         case SymbolsQuery():
-            return Plan(_SYMBOLS, (), Scope(columns=("symbol", "timestamp")))
+            return _per_instrument(_SYMBOLS, spec.markets, ("exchange", "symbol", "timestamp"))
         case FreshnessQuery():
-            return Plan(_FRESHNESS, (), Scope(columns=_FRESHNESS_COLUMNS))
+            return _per_instrument(_FRESHNESS, spec.markets, _FRESHNESS_COLUMNS)
         case SqlQuery():
             return Plan(capped(guard_select(spec.sql), MAX_SQL_ROWS).sql(dialect="trino"), ())
     raise TypeError(f"not a query spec: {spec!r}")
@@ -69,20 +76,34 @@ def _columns() -> str:
     return ", ".join(f'"{name}"' for name in schema.field_names())
 
 
+def _exchanges(markets: Markets) -> tuple[str, ...]:
+    return tuple(EXCHANGE_BY_MARKET[market] for market in markets)
+
+
+def _in(count: int) -> str:
+    return f"({', '.join('?' for _ in range(count))})"
+
+
 def _trades(spec: TradesQuery) -> Plan:
-    params: list[Any] = [spec.symbol, spec.time.start, spec.time.end]
+    exchanges = _exchanges(spec.markets)
+    params: list[Any] = [*exchanges, spec.symbol, spec.time.start, spec.time.end]
     after = ""
     if spec.cursor:
-        after = ' AND ("timestamp" > ? OR ("timestamp" = ? AND source_sequence > ?))'
+        after = (
+            ' AND ("timestamp" > ? OR ("timestamp" = ? AND (exchange > ?'
+            " OR (exchange = ? AND source_sequence > ?))))"
+        )
         position = _from_us(spec.cursor.timestamp_us)
-        params += [position, position, spec.cursor.source_sequence]
+        exchange = spec.cursor.exchange
+        params += [position, position, exchange, exchange, spec.cursor.source_sequence]
     # LIMIT is an int the spec validated (1..10,000): Trino takes no parameter there.
     sql = (
-        f'SELECT {_columns()} FROM trades WHERE symbol = ? AND "timestamp" >= ? '  # noqa: S608
-        f'AND "timestamp" < ?{after} ORDER BY "timestamp", source_sequence '
-        f"LIMIT {int(spec.limit) + 1}"
+        f"SELECT {_columns()} FROM trades WHERE exchange IN {_in(len(exchanges))}"  # noqa: S608
+        f' AND symbol = ? AND "timestamp" >= ? AND "timestamp" < ?{after}'
+        f' ORDER BY "timestamp", exchange, source_sequence LIMIT {int(spec.limit) + 1}'
     )
-    return Plan(sql, tuple(params), Scope((spec.symbol,), spec.time.start, spec.time.end))
+    scope = Scope((spec.symbol,), exchanges, spec.time.start, spec.time.end)
+    return Plan(sql, tuple(params), scope)
 
 
 def _ohlcv(spec: OhlcvQuery) -> Plan:
@@ -90,39 +111,66 @@ def _ohlcv(spec: OhlcvQuery) -> Plan:
     order = 'ROW("timestamp", source_sequence)'  # trade time, ties by exchange trade id
     # price * quantity widened first: exact at scale 16 on both engines (DuckDB would keep
     # the product in 18 digits and overflow).
+    exchanges = _exchanges(spec.markets)
+    columns: tuple[str, ...] = _OHLCV_COLUMNS
+    market_trades_only = ""
+    if spec.trades == "market" and spec.markets != ("spot",):
+        # Futures trades carry Binance's `X`; spot trades have none and are all market trades.
+        market_trades_only = (
+            " AND coalesce(element_at(vendor_data, 'execution_type'), 'MARKET') = 'MARKET'"
+        )
+        columns = (*columns, "vendor_data")
     sql = (
-        f'SELECT symbol, from_unixtime(floor(to_unixtime("timestamp") / {seconds}) * {seconds})'  # noqa: S608
+        f"SELECT {_MARKET} AS market, symbol,"  # noqa: S608
+        f' from_unixtime(floor(to_unixtime("timestamp") / {seconds}) * {seconds})'
         f" AS bar_start, min_by(price, {order}) AS open, max(price) AS high, min(price) AS low,"
         f" max_by(price, {order}) AS close, sum(quantity) AS volume,"
         f" sum(CAST(price AS DECIMAL(38, 8)) * quantity) AS quote_volume, count(*) AS trades"
-        f" FROM trades WHERE symbol IN ({', '.join('?' for _ in spec.symbols)})"
-        f' AND "timestamp" >= ? AND "timestamp" < ? GROUP BY 1, 2 ORDER BY 1, 2'
+        f" FROM trades WHERE exchange IN {_in(len(exchanges))}"
+        f" AND symbol IN {_in(len(spec.symbols))}"
+        f' AND "timestamp" >= ? AND "timestamp" < ?{market_trades_only}'
+        f" GROUP BY 1, 2, 3 ORDER BY 2, 1, 3"
     )
-    scope = Scope(spec.symbols, spec.time.start, spec.time.end, _OHLCV_COLUMNS)
-    return Plan(sql, (*spec.symbols, spec.time.start, spec.time.end), scope)
+    scope = Scope(spec.symbols, exchanges, spec.time.start, spec.time.end, columns)
+    return Plan(sql, (*exchanges, *spec.symbols, spec.time.start, spec.time.end), scope)
 
 
 def _latest(spec: LatestQuery) -> Plan:
-    where = f"WHERE symbol IN ({', '.join('?' for _ in spec.symbols)}) " if spec.symbols else ""
+    exchanges = _exchanges(spec.markets)
+    where = f"WHERE exchange IN {_in(len(exchanges))}"
+    if spec.symbols:
+        where += f" AND symbol IN {_in(len(spec.symbols))}"
     sql = (
-        f"SELECT {_columns()} FROM (SELECT {_columns()}, row_number() OVER (PARTITION BY symbol"  # noqa: S608
-        f' ORDER BY "timestamp" DESC, source_sequence DESC) AS recency FROM trades {where})'
-        f' WHERE recency <= {int(spec.limit)} ORDER BY symbol, "timestamp" DESC,'
-        f" source_sequence DESC"
+        f"SELECT {_columns()} FROM (SELECT {_columns()}, row_number() OVER (PARTITION BY"  # noqa: S608
+        f' exchange, symbol ORDER BY "timestamp" DESC, source_sequence DESC) AS recency'
+        f" FROM trades {where}) WHERE recency <= {int(spec.limit)}"
+        f' ORDER BY symbol, exchange, "timestamp" DESC, source_sequence DESC'
     )
-    return Plan(sql, tuple(spec.symbols), Scope(spec.symbols))
+    return Plan(sql, (*exchanges, *spec.symbols), Scope(spec.symbols, exchanges))
 
 
-_OHLCV_COLUMNS = ("symbol", "timestamp", "source_sequence", "price", "quantity")
-_FRESHNESS_COLUMNS = ("symbol", "timestamp", "ingestion_timestamp")
-_SYMBOLS = (
-    'SELECT symbol, min("timestamp") AS first_trade, max("timestamp") AS last_trade,'
-    " count(*) AS trades FROM trades GROUP BY symbol ORDER BY symbol"
+def _per_instrument(aggregates: str, markets: Markets, columns: tuple[str, ...]) -> Plan:
+    """One row per instrument of the chosen markets: its market, symbol and `aggregates`."""
+    exchanges = _exchanges(markets)
+    sql = (
+        f"SELECT {_MARKET} AS market, symbol, {aggregates} FROM trades"  # noqa: S608
+        f" WHERE exchange IN {_in(len(exchanges))} GROUP BY 1, 2 ORDER BY 2, 1"
+    )
+    return Plan(sql, exchanges, Scope(exchanges=exchanges, columns=columns))
+
+
+# The market of a row, from its exchange; only names from k2.domain.instrument go in.
+_MARKET = (
+    "CASE exchange "
+    + " ".join(
+        f"WHEN '{exchange}' THEN '{market}'" for market, exchange in EXCHANGE_BY_MARKET.items()
+    )
+    + " END"
 )
-_FRESHNESS = (
-    'SELECT symbol, max("timestamp") AS last_trade, max(ingestion_timestamp) AS last_ingested'
-    " FROM trades GROUP BY symbol ORDER BY symbol"
-)
+_OHLCV_COLUMNS = ("exchange", "symbol", "timestamp", "source_sequence", "price", "quantity")
+_FRESHNESS_COLUMNS = ("exchange", "symbol", "timestamp", "ingestion_timestamp")
+_SYMBOLS = 'min("timestamp") AS first_trade, max("timestamp") AS last_trade, count(*) AS trades'
+_FRESHNESS = 'max("timestamp") AS last_trade, max(ingestion_timestamp) AS last_ingested'
 
 
 def _from_us(timestamp_us: int) -> datetime:

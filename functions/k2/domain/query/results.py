@@ -54,7 +54,8 @@ def shape(spec: QuerySpec, table: pa.Table, now: datetime | None = None) -> Quer
     if isinstance(spec, TradesQuery) and len(rows) > spec.limit:
         del rows[spec.limit :]
         last = rows[-1]
-        result.next_cursor = Cursor(_micros(last["timestamp"]), last["source_sequence"]).encode()
+        position = Cursor(_micros(last["timestamp"]), last["exchange"], last["source_sequence"])
+        result.next_cursor = position.encode()
     elif isinstance(spec, OhlcvQuery):
         for row in rows:
             row["vwap"] = vwap(row["quote_volume"], row["volume"])
