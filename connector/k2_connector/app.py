@@ -18,10 +18,10 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from k2.adapters.kinesis.writer import fits_in_a_record
 from k2.domain.instrument import DEFAULT_MARKET
@@ -96,6 +96,7 @@ class ConnectorStats:
     gap_ids: int = 0
     backfilled: int = 0
     backfill_failures: int = 0
+    unserved: int = 0  # ids REST passed over (futures: insurance-fund, ADL; past its reach)
     backfills_interrupted: int = 0
     dead_letters: int = 0
     silent_symbol_replacements: int = 0
@@ -129,7 +130,7 @@ class Connector:
         )
         self.backfiller = Backfiller(self.rest, self.api) if self.rest else None
         self.stats = ConnectorStats()
-        self.gap_log = gap_log or GapLog(settings.journal_dir)
+        self.gap_log = gap_log or GapLog(settings.journal_dir, market=settings.market)
         self.dead_letters = dead_letters or ConnectorDeadLetters(settings.journal_dir)
         self.symbols: list[str] = []  # every symbol streamed in this run, delisted ones too
         self._subscribed: set[str] = set()  # the symbols streamed now
@@ -138,6 +139,9 @@ class Connector:
         self._symbols_by_url: dict[str, list[str]] = {}
         self._first_listing: Listing | None = None
         self._unanchored: set[str] = set()  # no trade in the 24 h before start (last_ids.py)
+        # stream key -> id ranges REST just passed over, so the gap their absence opens when
+        # the next row is delivered is recorded as unfillable instead of asked for again
+        self._unserved: dict[str, set[tuple[int, int]]] = {}
         self._add_connections(settings.symbols)
         self._last_trade_at: dict[str, float] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -415,12 +419,27 @@ class Connector:
             if symbol not in points:
                 continue
             key = f"{symbol}@trade"
-            highest, open_ranges = points[symbol]
-            self.sequencer.observe(key, highest)
-            for first_id, last_id in open_ranges:
+            point = points[symbol]
+            self.sequencer.observe(key, point.highest)
+            beyond_reach = self._beyond_rest_reach(point)
+            for first_id, last_id in point.open:
                 gap = self.sequencer.reopen(key, first_id, last_id)
-                self._spawn_backfill(symbol, first_id, last_id, gap)
-            self._spawn_backfill(symbol, highest + 1, -1)
+                if beyond_reach:
+                    self._track(self._record_unfillable(gap, None, gap.size, "trade", beyond_reach))
+                else:
+                    self._spawn_backfill(symbol, first_id, last_id, gap)
+            self._spawn_backfill(symbol, point.highest + 1, -1)
+
+    def _beyond_rest_reach(self, point: ResumePoint) -> str | None:
+        """Why the open ranges of a resume point saved longer ago than historicalTrades
+        reaches back cannot be fetched (no request is spent on them); None if they may be."""
+        reach = self.api.rest_reach_days.get("trade")
+        if not reach or point.saved_at_ms is None:
+            return None
+        age_days = (time.time() * 1000 - point.saved_at_ms) / 86_400_000
+        if age_days <= reach:
+            return None
+        return f"older than REST's reach of {reach} days (saved {age_days:.0f} days ago)"
 
     def _save_resume_points(self) -> None:
         """Per symbol, the highest trade id read and the id ranges still missing below it;
@@ -431,7 +450,8 @@ class Connector:
             key = f"{symbol}@trade"
             highest = self.sequencer.highest(key)
             if highest is not None:
-                points[symbol] = {"highest": highest, "open": self.sequencer.open_ranges(key)}
+                points[symbol] = {"highest": highest, "open": self.sequencer.open_ranges(key),
+                                  "saved_at_ms": int(time.time() * 1000)}  # fmt: skip
         partial = self._resume_file.with_suffix(".partial")
         with partial.open("w") as out:
             json.dump(points, out)
@@ -445,7 +465,11 @@ class Connector:
         log.warning("gap in %s: ids %d..%d (%d missing)", gap.symbol, gap.first_id,
                     gap.last_id, gap.size)  # fmt: skip
         symbol, _, kind = gap.symbol.partition("@")
-        if self.backfiller:  # trade ids from historicalTrades, aggregate ids from aggTrades
+        passed_over = self._unserved.get(gap.symbol, set())
+        if (gap.first_id, gap.last_id) in passed_over:  # REST skipped them a moment ago
+            passed_over.discard((gap.first_id, gap.last_id))
+            self._track(self._record_unfillable(gap, None, gap.size, kind))
+        elif self.backfiller:  # trade ids from historicalTrades, aggregate ids from aggTrades
             self._spawn_backfill(symbol, gap.first_id, gap.last_id, gap, kind)
         else:  # backfill disabled: recorded, not filled
             self._track(self.gap_log.record(gap, "unfilled"))
@@ -533,11 +557,41 @@ class Connector:
     def _count_replacement(self, reason: str) -> None:
         self.stats.reconnects[reason] += 1
 
-    def _filled(self, gap: Gap, delivered: int) -> bool:
-        """Every id of the gap is in now (checked in the sequencer, or, for a gap too big to
-        track id by id, by the count REST delivered)."""
-        missing = self.sequencer.still_missing(gap)
-        return missing == 0 if missing is not None else delivered >= gap.size
+    async def _settled(
+        self, gap: Gap, delivered: int, unserved: list[tuple[int, int]], kind: str
+    ) -> bool:
+        """Record the gap as filled, or unfillable for the ids REST proved it will never serve,
+        once no id of it may still come from REST; False while some may (REST lagging)."""
+        missing = self.sequencer.missing_ids(gap)
+        never: set[int] = set()
+        if missing is None:  # too big to track id by id: by the counts
+            lost = sum(min(last, gap.last_id) - max(first, gap.first_id) + 1
+                       for first, last in unserved)  # fmt: skip
+            if delivered + lost < gap.size:
+                return False
+        else:
+            never = {i for first, last in unserved for i in range(first, last + 1) if i in missing}
+            if missing - never:
+                return False
+            lost = len(never)
+        if lost:
+            await self._record_unfillable(gap, never, lost, kind)
+        else:
+            await self.gap_log.record(gap, "filled")
+        return True
+
+    async def _record_unfillable(
+        self, gap: Gap, ids: set[int] | None, unserved: int, kind: str, reason: str | None = None
+    ) -> None:
+        """`unserved` ids of the gap REST will never serve (`ids`; None: all of them): settled
+        in the sequencer when it tracks the gap id by id, counted, recorded with the reason."""
+        if gap.size <= self.sequencer.max_open_gap_ids:
+            whole = set(range(gap.first_id, gap.last_id + 1))
+            self.sequencer.settle(gap.symbol, whole if ids is None else ids)
+        self.stats.unserved += unserved
+        reason = reason or self.api.unserved_reason(kind)
+        log.warning("gap in %s: %d ids REST will not serve (%s)", gap.symbol, unserved, reason)
+        await self.gap_log.record(gap, "unfillable", unserved, reason)
 
     def _spawn_backfill(
         self, symbol: str, first_id: int, last_id: int, gap: Gap | None = None,
@@ -557,6 +611,24 @@ class Connector:
     async def _backfill(
         self, symbol: str, first_id: int, last_id: int, gap: Gap | None, kind: str = "trade"
     ) -> None:
+        passed_over = self._unserved.setdefault(f"{symbol}@{kind}", set())
+        noted: list[tuple[int, int]] = []
+
+        def note(first: int, last: int) -> None:
+            passed_over.add((first, last))
+            noted.append((first, last))
+
+        try:
+            await self._backfill_attempts(symbol, first_id, last_id, gap, kind, note, noted)
+        finally:  # a range no gap matched while its rows were delivered never will be
+            passed_over.difference_update(noted)
+
+    async def _backfill_attempts(
+        self, symbol: str, first_id: int, last_id: int, gap: Gap | None, kind: str,
+        note: Callable[[int, int], None], unserved: list[tuple[int, int]],
+    ) -> None:  # fmt: skip
+        """Up to BACKFILL_ATTEMPTS fetches of the range; `note` collects in `unserved` the
+        ranges REST passes over."""
         assert self.backfiller is not None
         if gap:
             await self.gap_log.record(gap, "open")
@@ -564,7 +636,7 @@ class Connector:
         for _ in range(BACKFILL_ATTEMPTS):
             try:
                 delivered = await self.backfiller.fetch(
-                    symbol, first_id, last_id, self._deliver_backfilled, kind
+                    symbol, first_id, last_id, self._deliver_backfilled, kind, note
                 )
             except RateLimitedError:
                 continue  # the shared REST budget now holds every task for the server's wait
@@ -577,9 +649,9 @@ class Connector:
                     self.stats.backfills_interrupted += 1
                     return
                 continue
-            if gap is None or self._filled(gap, delivered):
-                if gap:
-                    await self.gap_log.record(gap, "filled")
+            if gap is None:  # a catch-up: what it passed over opened gaps of its own
+                return
+            if await self._settled(gap, delivered, unserved, kind):
                 return
             log.warning("backfill %s %d..%d: REST lacks some of the ids", symbol, first_id, last_id)
             if await self._stopped_within(backoff.next_delay()):
@@ -597,14 +669,21 @@ class Connector:
         return self._stopping.is_set()
 
 
-def read_resume_points(path: Path) -> dict[str, tuple[int, list[tuple[int, int]]]]:
-    """symbol -> (highest trade id, open id ranges) from a resume file; files written before
-    open ranges were kept hold just the highest id."""
-    points: dict[str, tuple[int, list[tuple[int, int]]]] = {}
+class ResumePoint(NamedTuple):
+    highest: int  # the highest trade id read
+    open: list[tuple[int, int]]  # id ranges still missing below it
+    saved_at_ms: int | None  # when (files written before it was kept: unknown)
+
+
+def read_resume_points(path: Path) -> dict[str, ResumePoint]:
+    """symbol -> its resume point from a resume file; files written before open ranges were
+    kept hold just the highest id."""
+    points: dict[str, ResumePoint] = {}
     for symbol, value in json.loads(path.read_text()).items():
         if isinstance(value, int):
-            points[symbol] = (value, [])
+            points[symbol] = ResumePoint(value, [], None)
         else:
             ranges = [(int(first), int(last)) for first, last in value.get("open", [])]
-            points[symbol] = (int(value["highest"]), ranges)
+            saved = value.get("saved_at_ms")
+            points[symbol] = ResumePoint(int(value["highest"]), ranges, saved and int(saved))
     return points

@@ -6,8 +6,14 @@ Rows come back in REST shape and are turned into the websocket trade frames that
 would have sent, marked with `"k2":"backfill"` (kept by normalize in vendor_data) so the lake
 can tell where a row came from. REST rows carry neither spot's `M` nor futures' `X`: a
 backfilled spot trade is a best match, as every spot trade since 2023 is, and a backfilled
-futures trade has no execution type (normalize leaves it empty rather than guess MARKET).
+futures trade is a MARKET trade, the only kind futures REST serves (Binance's docs).
 Every request spends from the connector's one REST weight budget (k2_connector.rest_budget).
+
+REST may pass over ids it is asked for: futures REST omits insurance-fund and ADL trades, and
+every endpoint forgets trades past its reach. Each page asks for one row past the range, so a
+row beyond the missing ids proves REST will never serve them; they are reported as unserved
+(recorded, never retried), while ids above the newest row REST holds may simply not be there
+yet and stay missing.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ def rest_trade_frame(symbol: str, row: dict[str, Any], market: str = "spot") -> 
         "e": "trade", "E": row["time"], "s": symbol, "t": row["id"], "p": row["price"],
         "q": row["qty"], "T": row["time"], "m": row["isBuyerMaker"],
     }  # fmt: skip
+    if market != "spot":
+        data["X"] = "MARKET"
     return _backfill_frame(symbol, data, market, row.get("isBestMatch", True))
 
 
@@ -58,6 +66,9 @@ class _Endpoint:
     frame: Callable[[str, dict[str, Any], str], bytes]
 
 
+Unserved = Callable[[int, int], None]  # (first id, last id) REST passed over
+
+
 class Backfiller:
     def __init__(self, rest: RestClient, api: MarketApi = MARKET_APIS["spot"]) -> None:
         self._rest, self._api = rest, api
@@ -71,28 +82,36 @@ class Backfiller:
 
     async def fetch(
         self, symbol: str, first_id: int, last_id: int, deliver: Callable[[bytes], Awaitable[None]],
-        kind: str = "trade",
+        kind: str = "trade", unserved: Unserved | None = None,
     ) -> int:  # fmt: skip
         """Deliver `kind` ids first_id..last_id (or up to the newest when last_id < 0), a page
-        of at most the market's row limit at a time."""
+        of at most the market's row limit at a time; ids REST proves it will not serve are
+        reported to `unserved` before the row after them is delivered."""
         endpoint = self._endpoints[kind]
         next_id, delivered = first_id, 0
         while last_id < 0 or next_id <= last_id:
-            limit = (
-                endpoint.page_limit
-                if last_id < 0
-                else min(endpoint.page_limit, last_id - next_id + 1)
-            )
+            # one row past the range: the witness that REST has nothing more inside it
+            wanted = endpoint.page_limit if last_id < 0 else last_id - next_id + 2
+            limit = min(endpoint.page_limit, wanted)
             params = {"symbol": symbol, "fromId": next_id, "limit": limit}
             rows: list[dict[str, Any]] = await self._rest.get_json(
                 endpoint.path, params, endpoint.weight
             )
-            rows = [row for row in rows if last_id < 0 or row[endpoint.id_field] <= last_id]
             for row in rows:
+                row_id = row[endpoint.id_field]
+                if row_id < next_id:  # not asked for; never moves the position back
+                    continue
+                if row_id > next_id and unserved:
+                    unserved(next_id, row_id - 1 if last_id < 0 else min(row_id - 1, last_id))
+                if 0 <= last_id < row_id:
+                    return self._count(delivered)
                 await deliver(endpoint.frame(symbol, row, self._api.market))
-            delivered += len(rows)
-            if len(rows) < limit or not rows:
+                delivered += 1
+                next_id = row_id + 1
+            if len(rows) < limit:
                 break
-            next_id = rows[-1][endpoint.id_field] + 1
+        return self._count(delivered)
+
+    def _count(self, delivered: int) -> int:
         self.trades += delivered
         return delivered

@@ -59,7 +59,7 @@ def connector_main(argv: Sequence[str] | None = None) -> int:
     kinesis = aws.client("kinesis", args.endpoint_url, bounded=True)
     writer = KinesisWriter(kinesis, args.stream_name, market=args.market)
     s3 = aws.client("s3", args.endpoint_url, bounded=True)
-    gap_log = GapLog(settings.journal_dir, s3, args.records_bucket)
+    gap_log = GapLog(settings.journal_dir, s3, args.records_bucket, market=args.market)
     dead_letters = ConnectorDeadLetters(settings.journal_dir, s3, args.records_bucket)
     connector = Connector(settings, writer.put_frames, gap_log, dead_letters)
     drained = asyncio.run(_serve(connector, args.health_port))

@@ -11,11 +11,14 @@ Sources (Binance developer docs and changelogs):
   `/public` carries high-frequency public data, `/market` regular market data such as
   `aggTrade` and `markPrice`, and a stream asked for on the wrong route delivers nothing,
   silently (the failure cryptofeed's users met on an old URL). `trade` is routed to `/public`.
-  historicalTrades pages hold at most 500 rows. Futures servers ping every 3 minutes and drop a
-  client that has not answered within 10; we keep futures connections to 200 streams, the
-  limit Binance long documented for them (spot's is 1,024).
+  historicalTrades pages hold at most 500 rows and reach back three months; aggTrades reach
+  back one year. Both serve market trades only (filled in the order book): insurance-fund and
+  ADL trades reach us on the websocket or not at all. Futures servers ping every 3 minutes
+  and drop a client that has not answered within 10; we keep futures connections to 200
+  streams, the limit Binance long documented for them (spot's is 1,024).
 - COIN-M futures: wss://dstream.binance.com, https://dapi.binance.com; 2,400 weight a minute;
-  delivery contracts keep their `_YYMMDD` symbols, perpetuals end in `_PERP`.
+  delivery contracts keep their `_YYMMDD` symbols, perpetuals end in `_PERP`; REST pages, reach
+  and market-trades-only as USD-M.
 The weights here are what the budget (k2_connector.rest_budget) spends before a request; the
 server's own count (X-MBX-USED-WEIGHT-1M) corrects it after every answer.
 """
@@ -43,6 +46,17 @@ class MarketApi:
     server_ping_interval_s: float  # how the exchange pings (the replay server does the same)
     server_ping_timeout_s: float
     routes: dict[str, str] = field(default_factory=dict)  # stream kind -> URL path prefix
+    # stream kind -> how many days back its REST endpoint serves (absent: no documented limit)
+    rest_reach_days: dict[str, int] = field(default_factory=dict)
+    rest_market_trades_only: bool = False  # REST omits insurance-fund and ADL trades
+
+    def unserved_reason(self, kind: str) -> str:
+        """Why REST passed over ids it was asked for, as the gap log records it."""
+        reach = self.rest_reach_days.get(kind)
+        reasons = [f"REST reaches back {reach} days" if reach else "REST no longer holds them"]
+        if self.rest_market_trades_only:
+            reasons.insert(0, "REST serves order-book (MARKET) trades only")
+        return "; ".join(reasons)
 
     def route(self, kind: str) -> str:
         """The path a `kind` stream (trade, aggTrade) is served under ('' for the root)."""
@@ -67,6 +81,7 @@ MARKET_APIS = {
         status_field="status", ticker_weight=40, max_streams_per_connection=200,
         server_ping_interval_s=180.0, server_ping_timeout_s=600.0,
         routes={"trade": "/public", "aggTrade": "/market"},
+        rest_reach_days={"trade": 90, "aggTrade": 365}, rest_market_trades_only=True,
     ),
     "coinm": MarketApi(
         "coinm", "wss://dstream.binance.com", "https://dapi.binance.com", "/dapi/v1",
@@ -74,5 +89,6 @@ MARKET_APIS = {
         agg_trades_weight=20, agg_trades_limit=1_000, exchange_info_weight=1,
         status_field="contractStatus", ticker_weight=40, max_streams_per_connection=200,
         server_ping_interval_s=180.0, server_ping_timeout_s=600.0,
+        rest_reach_days={"trade": 90, "aggTrade": 365}, rest_market_trades_only=True,
     ),
 }  # fmt: skip

@@ -4,6 +4,10 @@ Binance spot trade ids are contiguous per symbol, so a jump from 10 to 14 means 
 missed (a reconnect, a dropped message): that range becomes an open gap until backfill delivers
 it. An id at or below the highest seen that is not inside an open gap is a duplicate (another
 connection during rotation, a server resend) and is not forwarded again.
+
+Ids REST proved it will never serve (futures insurance-fund and ADL trades, trades past its
+reach) are settled: no longer open, not fetched again after a restart, yet still accepted
+should the websocket deliver one late - a settled id is never taken for a duplicate.
 """
 
 from __future__ import annotations
@@ -34,11 +38,13 @@ class _SymbolState:
     highest: int | None = None
     first: int | None = None  # the first id observed: nothing below it was forwarded
     missing: set[int] = field(default_factory=set)  # ids inside open gaps
+    settled: set[int] = field(default_factory=set)  # missing ids REST will never serve
 
 
 @dataclass
 class Sequencer:
     max_open_gap_ids: int = 1_000_000  # bound memory: a bigger jump is recorded, not tracked
+    max_settled_ids: int = 100_000  # per symbol; past it the oldest half is forgotten
     duplicates: int = 0
     out_of_order: int = 0
     gaps: list[Gap] = field(default_factory=list)
@@ -60,8 +66,9 @@ class Sequencer:
             state.highest = trade_id
             self.gaps.append(gap)
             return Verdict.NEW, gap
-        if trade_id in state.missing:
+        if trade_id in state.missing or trade_id in state.settled:
             state.missing.discard(trade_id)
+            state.settled.discard(trade_id)
             self.out_of_order += 1
             return Verdict.BACKFILL, None
         self.duplicates += 1
@@ -75,6 +82,15 @@ class Sequencer:
             state.missing.update(range(first_id, last_id + 1))
         return gap
 
+    def settle(self, symbol: str, ids: set[int]) -> None:
+        """`ids` will never come from REST: close them, but accept them should they arrive."""
+        state = self._symbols[symbol]
+        closing = ids & state.missing
+        state.missing -= closing
+        state.settled |= closing
+        if len(state.settled) > self.max_settled_ids:  # late arrivals are seconds late, not days
+            state.settled = set(sorted(state.settled)[len(state.settled) // 2 :])
+
     def highest(self, symbol: str) -> int | None:
         """The highest id seen for `symbol`, None before its first trade."""
         state = self._symbols.get(symbol)
@@ -85,14 +101,13 @@ class Sequencer:
         state = self._symbols.get(symbol)
         return state.first if state else None
 
-    def still_missing(self, gap: Gap) -> int | None:
-        """How many ids of `gap` are still missing; None when the gap was too big to track."""
+    def missing_ids(self, gap: Gap) -> set[int] | None:
+        """The ids of `gap` still missing; None when the gap was too big to track."""
         if gap.size > self.max_open_gap_ids:
             return None
         state = self._symbols[gap.symbol]
-        return sum(
-            1 for trade_id in range(gap.first_id, gap.last_id + 1) if trade_id in state.missing
-        )
+        return {trade_id for trade_id in range(gap.first_id, gap.last_id + 1)
+                if trade_id in state.missing}  # fmt: skip
 
     def open_gap_ids(self, symbol: str) -> int:
         state = self._symbols.get(symbol)

@@ -469,13 +469,16 @@ def _envelope(frame: bytes) -> tuple[str | None, int]:
 
 def _rest_rows(frames: list[_Frame]) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """REST rows per (kind, symbol), sorted by id: historicalTrades rows of trade frames,
-    aggTrades rows of aggTrade frames, in each endpoint's shape."""
+    aggTrades rows of aggTrade frames, in each endpoint's shape. Futures REST serves market
+    trades only, as Binance's does: a trade whose `X` is not MARKET has no row."""
     rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for frame in frames:
         if not frame.trade:
             continue
         symbol, _, kind = frame.trade
         data = json.loads(frame.payload)
+        if data.get("X", "MARKET") != "MARKET":
+            continue
         if kind == "trade":
             row = {
                 "id": data["t"], "price": data["p"], "qty": data["q"],

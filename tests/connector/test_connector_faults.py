@@ -118,8 +118,11 @@ def test_a_symbol_that_goes_silent_gets_its_connection_replaced(tmp_path):
     assert outcome.connector.stats.reconnects["rotation"] >= 1
 
 
-def test_trades_rest_no_longer_has_are_recorded_as_unfilled_gaps(tmp_path):
-    """A gap REST cannot fill is never reported as filled: it stays recorded as unfilled."""
+def test_trades_rest_no_longer_has_are_recorded_as_unfillable_gaps_and_not_asked_again(tmp_path):
+    """A gap REST cannot fill is never reported as filled. REST answering with the trade after
+    the lost ones proves it will never serve them: the gap is recorded unfillable, with how
+    many ids and why, at once rather than after BACKFILL_ATTEMPTS retries, and its ids are
+    settled (not open, so a restart does not ask for them again)."""
     sink: list[bytes] = []
     outcome = asyncio.run(
         run_connector(
@@ -134,9 +137,13 @@ def test_trades_rest_no_longer_has_are_recorded_as_unfilled_gaps(tmp_path):
     stats = outcome.connector.stats
     records = [json.loads(line) for line in (tmp_path / "gaps.jsonl").read_text().splitlines()]
     assert stats.gaps >= 5
-    assert {r["status"] for r in records} == {"open", "unfilled"}
-    assert stats.backfill_failures == stats.gaps
-    assert outcome.connector.open_gap_ids == outcome.server.gap_trades_withheld
+    assert {r["status"] for r in records} == {"open", "unfillable"}
+    unfillable = [r for r in records if r["status"] == "unfillable"]
+    assert sum(r["unserved"] for r in unfillable) == outcome.server.gap_trades_withheld
+    assert {r["reason"] for r in unfillable} == {"REST no longer holds them"}
+    assert stats.backfill_failures == 0
+    assert stats.unserved == outcome.server.gap_trades_withheld
+    assert outcome.connector.open_gap_ids == 0
     got, want = delivered_ids(sink), expected_ids(FRAMES)
     for symbol, ids in want.items():
         assert len(got[symbol]) == len(set(got[symbol]))  # still nothing twice

@@ -453,22 +453,30 @@ def source_trade_ids(trades: pa.Table, market: str = DEFAULT_MARKET) -> dict[str
 def gap_outcomes(journal: Path, source_ids: dict[str, set[int]] | None) -> dict[str, int]:
     """Trade ids of the gaps the connector recorded (gaps.jsonl), by their last status: filled
     over REST; otherwise absent from the source, or in it but not delivered by REST (with no
-    source to compare, as live, every unfilled id counts as the latter)."""
+    source to compare, as live, every id not filled counts as the latter). An `unfillable`
+    gap was filled but for the `unserved` ids REST proved it will never serve."""
     log = journal / "gaps.jsonl"
-    final: dict[tuple[str, int, int], str] = {}
+    final: dict[tuple[str, int, int], dict[str, Any]] = {}
     for line in log.read_text().splitlines() if log.exists() else []:
         entry = json.loads(line)
-        final[entry["symbol"], entry["first_id"], entry["last_id"]] = entry["status"]
+        final[entry["symbol"], entry["first_id"], entry["last_id"]] = entry
     outcomes: Counter[str] = Counter()
-    for (stream, first, last), status in final.items():
-        if status == "filled":
-            outcomes["filled"] += last - first + 1
+    for (stream, first, last), entry in final.items():
+        size = last - first + 1
+        not_filled = {"filled": 0, "unfillable": entry.get("unserved", size)}.get(
+            entry["status"], size
+        )
+        if size > not_filled:
+            outcomes["filled"] += size - not_filled
+        if not not_filled:
             continue
-        known = (source_ids or {}).get(stream.partition("@")[0], set())
-        in_source = sum(1 for trade_id in range(first, last + 1) if trade_id in known)
-        outcomes["unfilled_by_rest"] += in_source if source_ids is not None else last - first + 1
-        if source_ids is not None:
-            outcomes["absent_from_source"] += last - first + 1 - in_source
+        if source_ids is None:
+            outcomes["unfilled_by_rest"] += not_filled
+            continue
+        known = source_ids.get(stream.partition("@")[0], set())
+        absent = min(not_filled, sum(1 for i in range(first, last + 1) if i not in known))
+        outcomes["absent_from_source"] += absent
+        outcomes["unfilled_by_rest"] += not_filled - absent
     return dict(sorted(outcomes.items()))
 
 
