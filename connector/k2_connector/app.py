@@ -486,12 +486,21 @@ class Connector:
                 self._probes.add(catch_up)  # else it may find lost first trades: a backfill
 
     def _probe(self, symbol: str, last_id: int) -> None:
-        """Backfill from the symbol's highest id seen up to `last_id` (-1: the newest). Nothing
-        to do once the websocket has delivered `last_id` or beyond: any id missing below it is
-        then a gap the sequencer tracks and backfills."""
-        highest = self.sequencer.highest(f"{symbol}@trade")
-        if highest is not None and (last_id < 0 or last_id > highest):
-            self._probes.add(self._track(self._backfill(symbol, highest + 1, last_id, None)))
+        """For each stream kind, backfill from the symbol's highest id seen on to trade id
+        `last_id` (-1: the newest). Nothing to do once the websocket has delivered `last_id`
+        or beyond: any id missing below it is then a gap the sequencer tracks and backfills.
+        aggTrade ids are not trade ids: a symbol's aggregates are fetched from its highest
+        aggregate id on, to the newest, when the trades they covered end before `last_id`."""
+        if "trade" in self.settings.kinds:
+            highest = self.sequencer.highest(f"{symbol}@trade")
+            if highest is not None and (last_id < 0 or last_id > highest):
+                self._probes.add(self._track(self._backfill(symbol, highest + 1, last_id, None)))
+        if "aggTrade" in self.settings.kinds:
+            highest = self.sequencer.highest(f"{symbol}@aggTrade")
+            covered = self.router.agg_covered.get(symbol, -1)
+            if highest is not None and (last_id < 0 or last_id > covered):
+                catch_up = self._backfill(symbol, highest + 1, -1, None, "aggTrade")
+                self._probes.add(self._track(catch_up))
 
     async def _tickers(self) -> dict[str, IdSpan] | None:
         """Every symbol's trade-id span of the last 24 h; None when REST cannot say."""

@@ -61,6 +61,9 @@ class Router:
     def __init__(self, sequencer: Sequencer, market: str = DEFAULT_MARKET) -> None:
         self.sequencer, self.market = sequencer, market
         self.forwarded_unparsed = 0
+        # symbol -> the newest trade id its aggTrades have covered (their `l`): tells whether a
+        # symbol traded since, against the 24-hour ticker's lastId, which counts trade ids
+        self.agg_covered: dict[str, int] = {}
 
     def route(self, frame: bytes) -> Routed:
         """Only a frame the strict parser reads as a trade claims its trade id: a malformed
@@ -79,7 +82,11 @@ class Router:
             return Routed(Action.IGNORE)
         if isinstance(outcome, str):
             return Routed(Action.FORWARD)  # a non-trade: normalize counts it
-        return self._sequence(outcome["symbol"], outcome["kind"], outcome["source_id"])
+        symbol = outcome["symbol"]
+        if outcome["kind"] == "aggTrade":
+            covered = self.agg_covered.get(symbol, -1)
+            self.agg_covered[symbol] = max(covered, outcome["last_trade_id"])
+        return self._sequence(symbol, outcome["kind"], outcome["source_id"])
 
     def _sequence(self, symbol: str, kind: str, trade_id: int) -> Routed:
         verdict, gap = self.sequencer.observe(sequence_key(symbol, kind), trade_id)

@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import json
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -163,8 +162,9 @@ class ReplayServer:
         self._max_connection_s, self._linger = max_connection_s, linger
         self._clients: set[_Client] = set()
         self._published_up_to: dict[tuple[str, str], int] = {}  # (symbol, kind) -> highest id
-        self._first_published: dict[str, int] = {}
-        self._published_count: Counter[str] = Counter()
+        # symbol -> (first, last) trade id published: the 24-hour ticker's span, from trade
+        # frames' ids or aggTrade frames' first and last trade ids (f, l)
+        self._ticker_span: dict[str, tuple[int, int]] = {}
         self._withheld: set[tuple[str, int]] = set()  # (kind, id) the gap fault kept back
         self._garble_next = False  # set by a serverShutdown when bad_reply_after_shutdown
         self._first_client = asyncio.Event()
@@ -288,11 +288,19 @@ class ReplayServer:
         """The trade-id fields of Binance's 24-hour ticker, for the trades published so far
         (the recording stands for the last 24 hours)."""
         return [
-            {"symbol": symbol, "firstId": self._first_published[symbol], "lastId": last_id,
-             "count": self._published_count[symbol]}
-            for (symbol, kind), last_id in sorted(self._published_up_to.items())
-            if kind == "trade"
-        ]  # fmt: skip
+            {"symbol": symbol, "firstId": first, "lastId": last, "count": last - first + 1}
+            for symbol, (first, last) in sorted(self._ticker_span.items())
+        ]
+
+    def _widen_ticker_span(self, symbol: str, frame: _Frame, trade_id: int, kind: str) -> None:
+        first, last = trade_id, trade_id
+        if kind == "aggTrade":  # an aggregate id is not a trade id: its f..l are
+            data = json.loads(frame.payload)
+            first, last = data["f"], data["l"]
+        known = self._ticker_span.get(symbol)
+        self._ticker_span[symbol] = (
+            (first, last) if known is None else (known[0], max(known[1], last))
+        )
 
     # --- websocket ---------------------------------------------------------------------------
 
@@ -395,9 +403,7 @@ class ReplayServer:
                 trades_seen += 1
                 symbol, trade_id, kind = frame.trade
                 self._published_up_to[symbol, kind] = trade_id
-                if kind == "trade":
-                    self._first_published.setdefault(symbol, trade_id)
-                    self._published_count[symbol] += 1
+                self._widen_ticker_span(symbol, frame, trade_id, kind)
                 faults = self.faults
                 # the last gap_size trades of every gap_every: never the opening trades, which
                 # no client could know it missed

@@ -189,3 +189,40 @@ def test_a_gap_left_open_past_rest_reach_is_recorded_unfillable_without_asking_r
     assert outcome.connector.open_gap_ids == 0
     for symbol, ids in expected_ids(frames, "usdm").items():  # the session itself is whole
         assert sorted(delivered_ids(sink, "usdm")[symbol]) == sorted(ids), symbol
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+def test_agg_trades_missed_during_the_last_outage_are_caught_up_after_the_reconnect(
+    market, tmp_path
+):
+    """ETHUSDT's last aggregates are published while the connection is down, and nothing
+    after them reveals a gap. After the reconnect the 24-hour ticker says ETHUSDT traded
+    past the last trade its aggregates covered, so its aggregates are fetched from the
+    aggTrades endpoint: the session still ends whole."""
+    frames = as_agg_trades(generate_frames(["BTCUSDT", "ETHUSDT"], 300, seed=8, market=market))
+    last, eth = frames[-1], max(expected_ids(frames, market)["ETHUSDT"])
+    tail = [  # one-trade aggregates: aggregate id = trade id, as as_agg_trades makes them
+        RecordedFrame(last.receive_ns + 1_000 * i, _agg_frame("ETHUSDT", eth + i, market))
+        for i in range(1, 11)
+    ]
+    frames += tail
+    # the connection drops right after the last frame before the tail
+    outcome, sink = play(market, frames, tmp_path, Faults(drop_every=len(frames) - len(tail)),
+                         kinds=("aggTrade",))  # fmt: skip
+    assert outcome.drained
+    assert outcome.server.dropped_connections == 1
+    got = delivered_ids(sink, market)
+    for symbol, ids in expected_ids(frames, market).items():
+        assert sorted(got[symbol]) == sorted(ids), symbol
+    assert outcome.connector.stats.gaps == 0  # found by the catch-up, not by a gap
+    assert outcome.connector.stats.backfilled == len(tail)
+
+
+def _agg_frame(symbol: str, aggregate_id: int, market: str) -> bytes:
+    data = {"e": "aggTrade", "E": 1_723_161_400_000, "s": symbol, "a": aggregate_id,
+            "p": "2650.10000000", "q": "0.10000000", "f": aggregate_id, "l": aggregate_id,
+            "T": 1_723_161_400_000, "m": True}  # fmt: skip
+    if market == "spot":
+        data["M"] = True
+    stream = f"{symbol.lower()}@aggTrade"
+    return json.dumps({"stream": stream, "data": data}, separators=(",", ":")).encode()
