@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -19,7 +20,7 @@ from k2.adapters.query.athena_engine import AthenaQueryEngine, athena_sql
 from k2.binance.recording import read_recording
 from k2.config import QuerySettings
 from k2.domain.query.planner import plan
-from k2.domain.query.results import shape
+from k2.domain.query.results import RESULT_SCHEMAS, shape
 from k2.domain.query.spec import parse_request
 from k2_devtools.local.environment import scoped_environment
 from k2_devtools.local.lambda_context import LocalLambdaContext
@@ -102,6 +103,43 @@ def test_csv_and_parquet_results(session_lake):
     table = pq.read_table(io.BytesIO(data))
     assert table.num_rows == 10
     assert str(table["price"][0]) == "61837.63000000"
+
+
+@pytest.mark.parametrize(
+    ("kind", "variants"),
+    [
+        ("trades", [{"symbol": "BTCUSDT", "limit": "3"}, {"symbol": "ETHUSDT", "limit": "5000"},
+                    {"symbol": "NOPEUSDT"}]),
+        ("ohlcv", [{"symbols": "BTCUSDT"}, {"symbols": "ETHUSDT", "interval": "1s"},
+                   {"symbols": "NOPEUSDT"}]),
+    ],
+)  # fmt: skip
+def test_parquet_answers_have_the_kinds_types_on_every_page_and_symbol(
+    session_lake, kind, variants
+):
+    """The types come from the kind, never from the rows a page happens to hold (a page of
+    small prices gave decimal128(12,8), an empty trade_conditions list<null>)."""
+    for params in variants:
+        status, data = get(f"/{kind}", format="parquet", **SESSION, **params)
+        assert status == 200
+        got = pq.read_schema(io.BytesIO(data))
+        want = RESULT_SCHEMAS[kind]
+        assert [(f.name, f.type) for f in got] == [(f.name, f.type) for f in want], params
+
+
+def test_price_times_quantity_is_exact_and_never_overflows(session_lake, raw_trades):
+    """Trino multiplies decimal(18,8) values in 36 digits; DuckDB kept 18 and overflowed
+    (the local engine widens TradeV2's decimal columns in products to match)."""
+    status, body = get("/sql", sql="SELECT sum(price * quantity) AS notional FROM trades")
+    assert status == 200, body
+    exact = sum((Decimal(t["p"]) * Decimal(t["q"]) for t in raw_trades), Decimal(0))
+    assert Decimal(body["rows"][0]["notional"]) == exact
+
+
+def test_the_users_sql_mistakes_are_400_with_the_engines_reason(session_lake):
+    status, body = get("/sql", sql="SELECT nope FROM trades")
+    assert status == 400
+    assert '"nope" not found' in body["error"]
 
 
 def test_bad_requests_are_400_with_a_message(session_lake):

@@ -262,7 +262,29 @@ def _iceberg_filter(scope: Scope) -> BooleanExpression:
 
 def to_duckdb(trino_sql: str) -> str:
     tree = sqlglot.parse_one(trino_sql, read="trino").transform(_trade_order_as_one_number)
-    return tree.sql(dialect="duckdb")
+    return tree.transform(_widened_decimal_product).sql(dialect="duckdb")
+
+
+_DECIMAL_COLUMNS = {"price", "quantity"}  # TradeV2's decimal(18, 8) columns
+_WIDE_DECIMAL = exp.DataType.build("DECIMAL(38, 8)")
+
+
+def _widened_decimal_product(node: exp.Expression) -> exp.Expression:
+    """A product with a TradeV2 decimal column operand multiplies in 38 digits, as Trino's
+    does (decimal(18,8) x decimal(18,8) is decimal(36,16) there): DuckDB keeps the product
+    of two decimal(18) values in 18 digits and `sum(price * quantity)` overflowed."""
+    if not isinstance(node, exp.Mul):
+        return node
+    operands = [node.this, node.expression]
+    if not any(isinstance(o, exp.Column) and o.name in _DECIMAL_COLUMNS for o in operands):
+        return node
+    widened = [
+        exp.Cast(this=o.copy(), to=_WIDE_DECIMAL.copy())
+        if isinstance(o, exp.Column) and o.name in _DECIMAL_COLUMNS
+        else o
+        for o in operands
+    ]
+    return exp.Mul(this=widened[0], expression=widened[1])
 
 
 def _trade_order_as_one_number(node: exp.Expression) -> exp.Expression:

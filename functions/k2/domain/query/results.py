@@ -17,6 +17,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from k2.domain import schema
 from k2.domain.query.planner import MAX_SQL_ROWS
 from k2.domain.query.spec import (
     EPOCH,
@@ -36,6 +37,31 @@ FORMATS = {
 }
 
 
+_TIME = pa.timestamp("us", tz="UTC")
+_PRICE = pa.decimal128(18, 8)
+# The columns and types of each kind's answer, whatever the engine or the data: a Parquet
+# answer has the same schema on every page and for every symbol (`sql` answers keep the
+# engine's types: their columns are the user's).
+RESULT_SCHEMAS = {
+    "trades": schema.arrow_schema(),
+    "latest": schema.arrow_schema(),
+    "ohlcv": pa.schema([
+        ("market", pa.string()), ("symbol", pa.string()), ("bar_start", _TIME),
+        ("open", _PRICE), ("high", _PRICE), ("low", _PRICE), ("close", _PRICE),
+        ("volume", pa.decimal128(38, 8)), ("quote_volume", pa.decimal128(38, 16)),
+        ("trades", pa.int64()), ("vwap", _PRICE),
+    ]),
+    "symbols": pa.schema([
+        ("market", pa.string()), ("symbol", pa.string()), ("first_trade", _TIME),
+        ("last_trade", _TIME), ("trades", pa.int64()),
+    ]),
+    "freshness": pa.schema([
+        ("market", pa.string()), ("symbol", pa.string()), ("last_trade", _TIME),
+        ("last_ingested", _TIME), ("lag_seconds", pa.float64()),
+    ]),
+}  # fmt: skip
+
+
 @dataclass
 class QueryResult:
     kind: str
@@ -44,30 +70,31 @@ class QueryResult:
     next_cursor: str | None = None
     truncated: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+    table: pa.Table | None = None  # the rows as Arrow, in RESULT_SCHEMAS[kind]'s types
 
 
 def shape(spec: QuerySpec, table: pa.Table, now: datetime | None = None) -> QueryResult:
     kind = type(spec).__name__.removesuffix("Query").lower()
-    rows = table.to_pylist()
-    columns = list(table.column_names)
-    result = QueryResult(kind, rows, columns)
-    if isinstance(spec, TradesQuery) and len(rows) > spec.limit:
-        del rows[spec.limit :]
-        last = rows[-1]
+    result = QueryResult(kind, [], list(table.column_names))
+    if isinstance(spec, TradesQuery) and table.num_rows > spec.limit:
+        table = table.slice(0, spec.limit)
+        last = table.slice(spec.limit - 1).to_pylist()[0]
         position = Cursor(_micros(last["timestamp"]), last["exchange"], last["source_sequence"])
         result.next_cursor = position.encode()
-    elif isinstance(spec, OhlcvQuery):
-        for row in rows:
-            row["vwap"] = vwap(row["quote_volume"], row["volume"])
-        result.columns.append("vwap")
+    elif isinstance(spec, SqlQuery) and table.num_rows > MAX_SQL_ROWS:
+        table = table.slice(0, MAX_SQL_ROWS)
+        result.truncated = True
+    if isinstance(spec, OhlcvQuery):
+        sums = zip(table["quote_volume"].to_pylist(), table["volume"].to_pylist(), strict=True)
+        table = table.append_column("vwap", pa.array([vwap(q, v) for q, v in sums], _PRICE))
     elif isinstance(spec, FreshnessQuery):
         moment = now or datetime.now(UTC)
-        for row in rows:
-            row["lag_seconds"] = round((moment - _utc(row["last_trade"])).total_seconds(), 3)
-        result.columns.append("lag_seconds")
-    elif isinstance(spec, SqlQuery) and len(rows) > MAX_SQL_ROWS:
-        del rows[MAX_SQL_ROWS:]
-        result.truncated = True
+        lags = [round((moment - _utc(last)).total_seconds(), 3)
+                for last in table["last_trade"].to_pylist()]  # fmt: skip
+        table = table.append_column("lag_seconds", pa.array(lags, pa.float64()))
+    if kind in RESULT_SCHEMAS:
+        table = table.cast(RESULT_SCHEMAS[kind])
+    result.rows, result.columns, result.table = table.to_pylist(), table.column_names, table
     return result
 
 
@@ -92,7 +119,7 @@ def render(result: QueryResult, output: str) -> bytes:
         return text.getvalue().encode()
     if output == "parquet":
         sink = io.BytesIO()
-        pq.write_table(pa.Table.from_pylist(result.rows), sink)
+        pq.write_table(result.table if result.table is not None else pa.table({}), sink)
         return sink.getvalue()
     raise ValueError(f"format must be one of {', '.join(FORMATS)}")
 
