@@ -34,7 +34,9 @@ def test_a_short_soak_loses_nothing_and_reports_its_samples(tmp_path):
         report["samples"][0]
     )
     assert isinstance(report["memory_slope_mb_per_hour"], float)
-    assert "<svg" in Path(summary["files"]["html"]).read_text()
+    html = Path(summary["files"]["html"]).read_text()
+    assert "Plotly.newPlot" in html
+    assert '"name":"RSS (MB)"' in html  # one chart per sampled series
 
 
 @pytest.mark.unit

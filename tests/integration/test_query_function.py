@@ -252,8 +252,51 @@ def test_k2_query_cli_gives_the_functions_answer_as_a_table_json_and_a_chart(
     table = k2_query("ohlcv", "--symbols", "BTCUSDT", *window, "--chart", str(chart))
     assert table.returncode == 0, table.stderr
     assert f"({len(body['rows'])} rows)" in table.stdout
-    assert chart.read_text().count("<rect") == 2 * len(body["rows"])  # candle + volume each
+    html = chart.read_text()
+    assert '"type":"candlestick"' in html
+    for bar in body["rows"]:  # every bar on the time axis, at its time
+        assert bar["bar_start"].replace("Z", "+00:00") in html
 
     rejected = k2_query("sql", "--sql", "SELECT * FROM trades; DROP TABLE trades")
     assert rejected.returncode == 2
     assert "exactly one statement (HTTP 400)" in rejected.stderr
+
+
+def one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["trades", "--symbol", "NOPEUSDT"], 1, "the lake holds no spot trades of NOPEUSDT"),
+        (["trades", "--symbol", "BTCUSDT", "--start", "2020-01-01", "--end", "2020-01-02"], 1,
+         "nothing in that time range; the lake holds BTCUSDT 2024-08-08T23:"),
+        (["trades", "--symbol", "BTCUSDT", "--market", "usdm"], 1, "no usdm trades of BTCUSDT"),
+        (["sql", "--sql", "SELECT nope FROM trades"], 2, '"nope" not found'),
+        (["ohlcv", "--symbols", "BTCUSDT", "--interval", "2m"], 2, "interval must be one of"),
+        (["trades", "--symbol", "BTCUSDT", "--format", "parquet"], 2, "needs --out FILE"),
+    ],
+)  # fmt: skip
+def test_k2_query_says_in_one_line_what_is_wrong_with_its_exit_code(session_lake, args, code, says):
+    result = k2_query(*args)
+    assert result.returncode == code, result.stderr
+    assert says in one_line(result.stderr.split("(0 rows)")[-1])
+    assert one_line(result.stderr).startswith(f"k2 query {args[0]}: ")
+
+
+def test_k2_query_all_follows_the_cursor_to_the_last_page(session_lake, tmp_path):
+    window = ["--start", SESSION["start"], "--end", SESSION["end"]]
+    csv_path, parquet_path = tmp_path / "eth.csv", tmp_path / "eth.parquet"
+    for out, fmt in ((csv_path, "csv"), (parquet_path, "parquet")):
+        result = k2_query("trades", "--symbol", "ETHUSDT", *window, "--limit", "2500",
+                          "--format", fmt, "--all", "--out", str(out))  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "in 3 pages" in result.stderr
+    ids = [int(line.split(",")[11]) for line in csv_path.read_text().splitlines()[1:]]
+    assert ids == list(RECORDED_TRADE_IDS["ETHUSDT"])  # every trade once, in order
+    table = pq.read_table(parquet_path)
+    assert table["source_sequence"].to_pylist() == ids
+    assert table.schema.field("price").type == RESULT_SCHEMAS["trades"].field("price").type

@@ -4,11 +4,13 @@ Ctrl-C or SIGTERM (k2_devtools.local.stack_up)."""
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
 import click
 
+from k2_devtools.cli.errors import EnvironmentProblem
 from k2_devtools.cli.format import comma_list, existing_files
 from k2_devtools.local.options import UpOptions
 
@@ -69,6 +71,7 @@ def up(
 ) -> int:
     recordings = (*replay, *more_recordings)
     existing_files(recordings)
+    _port_is_free(port)
     from k2_devtools.local.stack_up import up as run_stack
 
     options = UpOptions(
@@ -94,6 +97,23 @@ def up(
     )
     delivered = report.records_delivered + report.failed_batches_skipped
     return 0 if delivered >= report.records_written else 1
+
+
+def _port_is_free(port: int) -> None:
+    """Fail before anything starts when the query function's port is taken (the stack would
+    otherwise come up, then die on an OSError once it tried to serve)."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise EnvironmentProblem(
+                "local up",
+                f"port {port} is in use ({error.strerror}), perhaps by another `k2 local up`;"
+                " stop it, or pass --port 0 for any free port",
+            ) from error
 
 
 def _ready(url: str, endpoint: str) -> None:

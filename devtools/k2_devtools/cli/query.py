@@ -4,6 +4,10 @@ With `--url` the request goes over HTTP to a running function URL (`k2 local up`
 deployed one: non-loopback URLs are signed with SigV4 for AWS_IAM auth). Without it the query
 handler runs in-process against AWS_ENDPOINT_URL's lake (DuckDB) or, with `--engine athena`,
 against Athena. Either way the answer is the query function's, byte for byte.
+
+An answer with no rows is said so on stderr with the likely reason (a symbol the lake does
+not hold on that market, or a time range before or after its trades) and exits 1; the exit
+codes are k2_devtools.cli.errors'.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -21,10 +25,12 @@ from urllib.parse import urlencode, urlsplit
 import click
 import orjson
 
-from k2.domain.query.spec import PARAMETERS
+from k2.domain.instrument import MARKETS
+from k2.domain.query.spec import BAR_TRADES, INTERVAL_SECONDS, PARAMETERS
+from k2_devtools.cli.errors import DataProblem, EnvironmentProblem, UsageProblem
 
 HELP = {
-    "trades": "trades of one symbol in a time range, paged (--cursor)",
+    "trades": "trades of one symbol in a time range, paged (--cursor, or --all to the end)",
     "ohlcv": "OHLCV bars with volume, quote volume, trade count and VWAP"
     " (futures: market trades only unless --trades all)",
     "latest": "the last N trades per symbol",
@@ -32,6 +38,31 @@ HELP = {
     "freshness": "lag between now and the newest trade per symbol",
     "sql": "one read-only SELECT (Athena dialect) over the trades table",
 }
+EXAMPLES = {
+    "trades": "k2 query trades --symbol BTCUSDT --start 2024-08-08 --end 2024-08-10 "
+    "--format csv --all --out btc.csv",
+    "ohlcv": "k2 query ohlcv --symbols BTCUSDT,ETHUSDT --interval 1m --start 2024-08-08 "
+    "--end 2024-08-10 --chart bars.html",
+    "latest": "k2 query latest --symbols BTCUSDT --limit 5 --market all",
+    "symbols": "k2 query symbols --market all",
+    "freshness": "k2 query freshness --json",
+    "sql": 'k2 query sql --sql "SELECT side, count(*) AS n FROM trades GROUP BY side"',
+}
+_WHEN = "ISO 8601 (UTC unless it has an offset) or epoch milliseconds"
+PARAMETER_HELP = {
+    "symbol": "one symbol, e.g. BTCUSDT or BTCUSD_PERP",
+    "symbols": "comma-separated symbols (latest: default every symbol)",
+    "market": f"{', '.join(MARKETS)}, a comma list of them, or all  [default: spot]",
+    "start": f"inclusive start, {_WHEN}  [default: a day before --end]",
+    "end": f"exclusive end, {_WHEN}  [default: now]",
+    "limit": "rows per page (trades, up to 10,000) or trades per symbol (latest)",
+    "cursor": "continue after the page that printed this cursor",
+    "interval": f"bar length: {', '.join(INTERVAL_SECONDS)}  [default: 1m]",
+    "trades": f"which futures trades bars count: {' or '.join(BAR_TRADES)}  [default: market]",
+    "sql": "one SELECT over `trades` (Athena/Trino dialect)",
+}
+REQUIRED = {"trades": {"symbol"}, "ohlcv": {"symbols"}, "sql": {"sql"}}
+ROWS_KINDS = {"trades", "ohlcv", "latest"}  # an empty answer to these is worth a warning
 
 
 def _kind_command(kind: str, parameters: set[str]) -> click.Command:
@@ -41,7 +72,13 @@ def _kind_command(kind: str, parameters: set[str]) -> click.Command:
         return run_query(kind, options)
 
     params: list[click.Parameter] = [
-        click.Option([f"--{name}"], metavar=name.upper()) for name in sorted(parameters)
+        click.Option(
+            [f"--{name}"],
+            metavar=name.upper(),
+            help=PARAMETER_HELP[name],
+            required=name in REQUIRED.get(kind, set()),
+        )
+        for name in sorted(parameters)
     ]
     params += [
         click.Option(
@@ -67,17 +104,26 @@ def _kind_command(kind: str, parameters: set[str]) -> click.Command:
             ["--out"], type=click.Path(path_type=Path), help="write the result to this file"
         ),
     ]
+    if kind == "trades":
+        params.append(
+            click.Option(
+                ["--all", "every_page"],
+                is_flag=True,
+                help="follow the cursor to the last page (csv, parquet)",
+            )
+        )
     if kind == "ohlcv":
         params.append(
             click.Option(
                 ["--chart"],
                 type=click.Path(path_type=Path),
                 metavar="OUT.html|OUT.png",
-                help="also draw a candlestick chart with volume (HTML/SVG, or PNG)",
+                help="also draw candlesticks with volume: interactive HTML, or PNG",
             )
         )
+    epilog = f"Example:\n\n  {EXAMPLES[kind]}"
     return click.Command(
-        kind, callback=invoke, params=params, help=HELP[kind], short_help=HELP[kind]
+        kind, callback=invoke, params=params, help=HELP[kind], short_help=HELP[kind], epilog=epilog
     )
 
 
@@ -99,61 +145,169 @@ def run_query(kind: str, options: dict[str, Any]) -> int:
     params = {name: value for name, value in options.items() if name in names and value is not None}
     output = "json" if options["as_json"] else options["output"]
     wire = "json" if output == "table" else output
-    ask = _asker(options["url"], options["engine"])
-    status, body = ask(kind, params | {"format": wire})
-    if status != 200:
-        message = orjson.loads(body).get("error", body.decode(errors="replace"))
-        print(f"k2 query {kind}: {message} (HTTP {status})", file=sys.stderr)
-        return 2 if status == 400 else 1
+    out: Path | None = options["out"]
+    if output == "parquet" and not out:
+        raise UsageProblem(f"query {kind}", "parquet output needs --out FILE")
+    ask = Asker(kind, options["url"], options["engine"])
+    if options.get("every_page"):
+        return _every_page(kind, ask, params, wire, out)
+    body = _answer(ask, params | {"format": wire})
+    answer = orjson.loads(body) if wire == "json" else None
     chart: Path | None = options.get("chart")
     if chart:
-        as_json = body if wire == "json" else ask(kind, params | {"format": "json"})[1]
-        _draw(chart, orjson.loads(as_json)["rows"], params)
-    out: Path | None = options["out"]
+        answer = answer or orjson.loads(_answer(ask, params | {"format": "json"}))
+        _draw(kind, chart, answer["rows"], params)
     if out:
         out.write_bytes(body)
         print(f"{len(body):,} bytes written to {out}", file=sys.stderr)
     elif output == "table":
-        print(format_table(orjson.loads(body)))
-    elif output == "parquet":
-        print("k2 query: parquet output needs --out FILE", file=sys.stderr)
-        return 2
+        assert answer is not None
+        _print_table(answer)
     else:
         sys.stdout.buffer.write(body if body.endswith(b"\n") else body + b"\n")
+    if kind in ROWS_KINDS:
+        _warn_if_empty(kind, ask, params, answer, body, wire)
     return 0
 
 
-def _draw(chart: Path, bars: list[dict[str, Any]], params: dict[str, str]) -> None:
+def _answer(ask: Asker, params: dict[str, str]) -> bytes:
+    """The body of a 200 answer; otherwise the service's reason, as a usage problem when the
+    request was refused as the user's (400), else as a data problem."""
+    status, body = ask(params)
+    if status == 200:
+        return body
+    try:
+        message = orjson.loads(body).get("error", "")
+    except orjson.JSONDecodeError:
+        message = body.decode(errors="replace")[:200]
+    problem = UsageProblem if status == 400 else DataProblem
+    raise problem(ask.command, f"{message} (HTTP {status})")
+
+
+def _every_page(kind: str, ask: Asker, params: dict[str, str], wire: str, out: Path | None) -> int:
+    """Follow the cursor to the last page, writing each as it comes: CSV keeps the first
+    header only, Parquet appends row groups of the one TradeV2 schema."""
+    if wire not in ("csv", "parquet"):
+        raise UsageProblem(f"query {kind}", "--all writes csv or parquet: add --format csv|parquet")
+    sink = out.open("wb") if out else sys.stdout.buffer
+    pages = rows = 0
+    writer: Any = None
+    try:
+        for page, count in _pages(ask, params, wire):
+            pages, rows = pages + 1, rows + count
+            if wire == "csv":
+                sink.write(page if pages == 1 else page.split(b"\n", 1)[1])
+            else:
+                writer = _append_parquet(writer, page, sink)
+            print(f"  page {pages:,}: {rows:,} rows", file=sys.stderr, flush=True)
+    finally:
+        if writer is not None:
+            writer.close()
+        if out:
+            sink.close()
+    print(f"{rows:,} rows in {pages:,} pages{f' written to {out}' if out else ''}", file=sys.stderr)
+    if rows == 0:
+        _warn_if_empty(kind, ask, params, {"rows": []}, b"", "json")
+    return 0
+
+
+def _pages(ask: Asker, params: dict[str, str], wire: str) -> Iterator[tuple[bytes, int]]:
+    """(page body, rows in it) to the last page; the cursor comes from each page's JSON
+    twin, which costs a second request per page but keeps the pages byte-exact."""
+    cursor: str | None = params.get("cursor")
+    while True:
+        page_params = params | ({"cursor": cursor} if cursor else {})
+        meta = orjson.loads(_answer(ask, page_params | {"format": "json"}))
+        body = _answer(ask, page_params | {"format": wire})
+        yield body, meta["count"]
+        cursor = meta["next_cursor"]
+        if not cursor:
+            return
+
+
+def _append_parquet(writer: Any, page: bytes, sink: Any) -> Any:
+    import io
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(page))
+    writer = writer or pq.ParquetWriter(sink, table.schema)
+    writer.write_table(table)
+    return writer
+
+
+def _warn_if_empty(
+    kind: str, ask: Asker, params: dict[str, str], answer: Any, body: bytes, wire: str
+) -> None:
+    """No rows: say why, as far as the lake can tell, and exit 1 (a data problem)."""
+    if answer is None:
+        if wire == "csv" and body.count(b"\n") > 1:
+            return
+        if wire != "csv":
+            return  # parquet: the row count is in the file; the caller reported bytes
+    elif answer["rows"]:
+        return
+    market = params.get("market", "spot")
+    wanted = params.get("symbol") or params.get("symbols") or ""
+    held = orjson.loads(_answer(ask, {"market": market, "format": "json"} | {"_kind": "symbols"}))
+    known = {row["symbol"]: row for row in held["rows"]}
+    unknown = [s for s in wanted.upper().split(",") if s and s not in known]
+    if unknown:
+        hint = "k2 query symbols --market all lists what it holds"
+        reason = f"the lake holds no {market} trades of {', '.join(unknown)} ({hint})"
+    elif wanted and known:
+        spans = [
+            f"{s} {known[s]['first_trade']} .. {known[s]['last_trade']}"
+            for s in wanted.upper().split(",")
+            if s in known
+        ]
+        reason = f"nothing in that time range; the lake holds {'; '.join(spans)}"
+    else:
+        reason = f"the lake holds no {market} trades yet"
+    raise DataProblem(f"query {kind}", f"no rows: {reason}")
+
+
+def _draw(kind: str, chart: Path, bars: list[dict[str, Any]], params: dict[str, str]) -> None:
+    if not bars:
+        print(f"k2 query {kind}: no bars, so no chart written to {chart}", file=sys.stderr)
+        return
     from k2_devtools.chart import candlestick_html, candlestick_png
 
     market = params.get("market", "spot")
-    title = f"{params.get('symbols', '')} {params.get('interval', '1m')}"
-    title = title if market == "spot" else f"{market}:{title}"
+    title = f"{params.get('symbols', '')} {params.get('interval', '1m')} bars ({market})"
     if chart.suffix.lower() == ".png":
-        chart.write_bytes(candlestick_png(bars))
+        chart.write_bytes(candlestick_png(bars, title))
     else:
         chart.write_text(candlestick_html(bars, title))
     print(f"chart written to {chart}", file=sys.stderr)
 
 
-Asker = Callable[[str, dict[str, str]], tuple[int, bytes]]
+class Asker:
+    """Asks the query function for one kind: parameters in, (HTTP status, body) out. A
+    `_kind` parameter asks another kind instead, as the empty-answer hint does."""
 
+    def __init__(self, kind: str, url: str | None, engine: str | None) -> None:
+        self.kind, self.url, self.engine = kind, url, engine
+        self.command = f"query {kind}"
 
-def _asker(url: str | None, engine: str | None) -> Asker:
-    if url:
-        return lambda kind, params: _over_http(f"{url.rstrip('/')}/{kind}?{urlencode(params)}")
-    return lambda kind, params: _in_process(kind, params, engine)
+    def __call__(self, params: dict[str, str]) -> tuple[int, bytes]:
+        chosen = params.get("_kind", self.kind)
+        rest = {name: value for name, value in params.items() if name != "_kind"}
+        if self.url:
+            return _over_http(f"{self.url.rstrip('/')}/{chosen}?{urlencode(rest)}", chosen)
+        return _in_process(chosen, rest, self.engine)
 
 
 def _in_process(kind: str, params: dict[str, str], engine: str | None) -> tuple[int, bytes]:
+    chosen = engine or ("local" if os.environ.get("AWS_ENDPOINT_URL") else "athena")
+    _check_environment(kind, chosen)
     from k2_devtools.local.environment import scoped_environment
     from k2_devtools.local.function_url import function_url_event
     from k2_devtools.local.lambda_context import LocalLambdaContext
     from query import handler  # the deployed handler, run here
 
-    chosen = engine or ("local" if os.environ.get("AWS_ENDPOINT_URL") else "athena")
     event = function_url_event("GET", f"/{kind}?{urlencode(params)}", {}, b"", "127.0.0.1")
-    with scoped_environment({"QUERY_ENGINE": chosen, "POWERTOOLS_LOG_LEVEL": "WARNING"}):
+    with scoped_environment({"QUERY_ENGINE": chosen, "POWERTOOLS_LOG_LEVEL": "CRITICAL"}):
         context: Any = LocalLambdaContext("query")
         response = handler.lambda_handler(event, context)
     body = response["body"]
@@ -161,16 +315,47 @@ def _in_process(kind: str, params: dict[str, str], engine: str | None) -> tuple[
     return int(response["statusCode"]), data
 
 
-def _over_http(url: str) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers=_sigv4_headers(url))  # noqa: S310
+def _check_environment(kind: str, engine: str) -> None:
+    """What the in-process engines need, checked before the handler turns its absence into
+    an internal error."""
+    if engine == "local" and not os.environ.get("AWS_ENDPOINT_URL"):
+        raise EnvironmentProblem(
+            f"query {kind}",
+            "--engine local reads AWS_ENDPOINT_URL's "
+            "lake, and it is not set: export the endpoint `k2 local up` "
+            "prints, or pass --url",
+        )
+    if engine == "athena":
+        import boto3
+
+        if not boto3.Session().region_name:
+            raise EnvironmentProblem(
+                f"query {kind}",
+                "no AWS region for Athena: set "
+                "AWS_REGION, or AWS_ENDPOINT_URL for a local lake, or "
+                "pass --url (e.g. the URL `k2 local up` prints)",
+            )
+
+
+def _over_http(url: str, kind: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=_sigv4_headers(url, kind))  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - http(s) only
             return int(response.status), response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        base = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
+        raise EnvironmentProblem(
+            f"query {kind}",
+            f"cannot reach {base} ({reason}); is "
+            "`k2 local up` running there? Check --url or "
+            "$K2_QUERY_URL",
+        ) from error
 
 
-def _sigv4_headers(url: str) -> dict[str, str]:
+def _sigv4_headers(url: str, kind: str) -> dict[str, str]:
     """Function URLs with AWS_IAM auth need a SigV4 signature; localhost does not."""
     if urlsplit(url).hostname in {"127.0.0.1", "localhost", "::1"}:
         return {}
@@ -181,24 +366,42 @@ def _sigv4_headers(url: str) -> dict[str, str]:
     session = boto3.Session()
     credentials = session.get_credentials()
     if credentials is None:
-        raise SystemExit("k2 query: no AWS credentials to sign the function URL request")
+        raise EnvironmentProblem(
+            f"query {kind}",
+            "no AWS credentials to sign the function "
+            "URL request: set AWS_PROFILE or AWS_ACCESS_KEY_ID",
+        )
     request = AWSRequest(method="GET", url=url)
     SigV4Auth(credentials, "lambda", session.region_name or "us-east-1").add_auth(request)
     return dict(request.headers.items())
 
 
-def format_table(body: dict[str, Any], max_rows: int = 50) -> str:
-    """Rows as aligned text columns; the first `max_rows`, then how many more."""
+def _print_table(body: dict[str, Any], max_rows: int = 50) -> None:
+    """Rows as a rich table on stdout: the first `max_rows`, then how many more; times and
+    lag notes that explain old data (a replay, a stopped feed)."""
+    from rich.console import Console
+    from rich.table import Table
+
     columns, rows = body["columns"], body["rows"]
-    shown = [[_cell(row.get(column)) for column in columns] for row in rows[:max_rows]]
-    widths = [max([len(c)] + [len(r[i]) for r in shown]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in shown]
-    more = len(rows) - len(shown)
-    lines.append(f"({len(rows):,} rows{f', {more:,} not shown; use --format csv' if more else ''})")
+    # a pipe or a log gets whole values, not an 80-column squeeze
+    console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 1_000)
+    if rows:
+        table = Table(*columns, show_edge=False, header_style="bold")
+        for row in rows[:max_rows]:
+            table.add_row(*(_cell(row.get(column)) for column in columns))
+        console.print(table)
+    more = len(rows) - min(len(rows), max_rows)
+    tail = f", {more:,} not shown; use --format csv --out FILE" if more else ""
+    console.print(f"({len(rows):,} rows{tail})", highlight=False)
     if body.get("next_cursor"):
-        lines.append(f"next page: --cursor {body['next_cursor']}")
-    return "\n".join(lines)
+        console.print(f"next page: --cursor {body['next_cursor']} (or --all)", highlight=False)
+    lags = [row["lag_seconds"] for row in rows if isinstance(row.get("lag_seconds"), int | float)]
+    if lags and min(lags) > 86_400:
+        console.print(
+            f"note: the newest trade is {min(lags) / 86_400:,.0f} days old: replayed "
+            "data, or a feed that stopped",
+            highlight=False,
+        )
 
 
 def _cell(value: Any) -> str:
