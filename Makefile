@@ -51,8 +51,17 @@ define confirm
 endef
 
 .PHONY: test
-test: $(STAMP) ## Default suite, parallel: unit + integration (no slow, chaos, operational, soak, performance)
+test: $(STAMP) browser ## Default suite, parallel: unit + integration (no slow, chaos, operational, soak, performance)
 	$(PYTEST) $(PARALLEL) $(ARGS)
+
+# The dashboard test drives Debian's Chromium (Playwright launches it; Playwright's own
+# browser download is not used). Installed when missing and apt can; else that test skips.
+.PHONY: browser
+browser: ## Debian's chromium for the dashboard test (apt, when missing)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null \
+		&& apt-get install -y -q chromium >/dev/null; }; } ; } \
+		|| echo "chromium not installed: the dashboard test will be skipped"
 
 .PHONY: test-unit
 test-unit: $(STAMP) ## Unit tests only

@@ -31,7 +31,7 @@ from k2.domain.query.engine import (
 )
 from k2.domain.query.planner import plan
 from k2.domain.query.results import FORMATS, render, shape
-from k2.domain.query.spec import QueryError, parse_request
+from k2.domain.query.spec import NEXT_CURSOR_HEADER, QueryError, parse_request
 
 logger = Logger(service="query", logger_handler=logging.StreamHandler(sys.stderr))
 
@@ -100,7 +100,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         kind, params, output = parse_http(event)
         spec = parse_request(kind, params)
         table = engine(settings).execute(plan(spec), settings.timeout_s)
-        body = render(shape(spec, table), output)
+        result = shape(spec, table)
+        body = render(result, output)
     except QueryError as error:
         return _error(400, str(error))
     except QueryResourceError as error:
@@ -115,7 +116,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if len(body) > MAX_RESPONSE_BYTES:
         return _error(413, f"the answer is {len(body) / 2**20:.1f} MB, over the 6 MB a function "
                       "URL returns: narrow the query, or page it (trades: cursor)")  # fmt: skip
-    return _response(200, body, FORMATS[output])
+    response = _response(200, body, FORMATS[output])
+    if result.next_cursor:  # CSV and Parquet pages carry their cursor here (JSON: in the body)
+        response["headers"][NEXT_CURSOR_HEADER] = result.next_cursor
+    return response
 
 
 def parse_http(event: dict[str, Any]) -> tuple[str, dict[str, str], str]:

@@ -135,7 +135,7 @@ def completeness(symbol: str | None, gaps_only: bool, as_json: bool) -> int:
     shown = [d for d in days if (symbol is None or d.symbol == symbol.upper())
              and (not gaps_only or d.missing_ids)]  # fmt: skip
     if as_json:
-        rows = [asdict(d) | {"missing_ids": d.missing_ids} for d in shown]
+        rows = [d.as_json() for d in shown]
         click.echo(orjson.dumps({"instrument_days": rows}).decode())
         return 0
     click.echo(f"{'exchange':<17}{'symbol':<14}{'day':<12}{'rows':>10}{'distinct':>10}"

@@ -118,6 +118,7 @@ def _port_is_free(port: int) -> None:
 
 def _ready(url: str, endpoint: str) -> None:
     print(f"K2 local stack is up. Query function: {url}", flush=True)
+    print(f"  dashboard: {url}/dashboard/", flush=True)
     print(f"  AWS endpoint: {endpoint} (AWS_ENDPOINT_URL for k2 lake stats|verify)")
     print(f"  curl '{url}/symbols'", flush=True)
     example = "symbols=BTCUSDT&interval=1m&start=2024-08-08&end=2024-08-10"  # generated days

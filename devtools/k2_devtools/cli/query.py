@@ -19,14 +19,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
 
 import click
 import orjson
 
 from k2.domain.instrument import MARKETS
-from k2.domain.query.spec import BAR_TRADES, INTERVAL_SECONDS, PARAMETERS
+from k2.domain.query.spec import BAR_TRADES, INTERVAL_SECONDS, NEXT_CURSOR_HEADER, PARAMETERS
 from k2_devtools.cli.errors import DataProblem, EnvironmentProblem, UsageProblem
 
 HELP = {
@@ -151,11 +151,11 @@ def run_query(kind: str, options: dict[str, Any]) -> int:
     ask = Asker(kind, options["url"], options["engine"])
     if options.get("every_page"):
         return _every_page(kind, ask, params, wire, out)
-    body = _answer(ask, params | {"format": wire})
+    body = _answer(ask, params | {"format": wire}).body
     answer = orjson.loads(body) if wire == "json" else None
     chart: Path | None = options.get("chart")
     if chart:
-        answer = answer or orjson.loads(_answer(ask, params | {"format": "json"}))
+        answer = answer or orjson.loads(_answer(ask, params | {"format": "json"}).body)
         _draw(kind, chart, answer["rows"], params)
     if out:
         out.write_bytes(body)
@@ -170,12 +170,19 @@ def run_query(kind: str, options: dict[str, Any]) -> int:
     return 0
 
 
-def _answer(ask: Asker, params: dict[str, str]) -> bytes:
-    """The body of a 200 answer; otherwise the service's reason, as a usage problem when the
-    request was refused as the user's (400), else as a data problem."""
-    status, body = ask(params)
+class Reply(NamedTuple):
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+
+def _answer(ask: Asker, params: dict[str, str]) -> Reply:
+    """A 200 answer; otherwise the service's reason, as a usage problem when the request was
+    refused as the user's (400), else as a data problem."""
+    reply = ask(params)
+    status, body = reply.status, reply.body
     if status == 200:
-        return body
+        return reply
     try:
         message = orjson.loads(body).get("error", "")
     except orjson.JSONDecodeError:
@@ -212,17 +219,25 @@ def _every_page(kind: str, ask: Asker, params: dict[str, str], wire: str, out: P
 
 
 def _pages(ask: Asker, params: dict[str, str], wire: str) -> Iterator[tuple[bytes, int]]:
-    """(page body, rows in it) to the last page; the cursor comes from each page's JSON
-    twin, which costs a second request per page but keeps the pages byte-exact."""
+    """(page body, rows in it) to the last page, one request a page: the query function
+    sends the next page's cursor in a header with CSV and Parquet answers."""
     cursor: str | None = params.get("cursor")
     while True:
-        page_params = params | ({"cursor": cursor} if cursor else {})
-        meta = orjson.loads(_answer(ask, page_params | {"format": "json"}))
-        body = _answer(ask, page_params | {"format": wire})
-        yield body, meta["count"]
-        cursor = meta["next_cursor"]
+        reply = _answer(ask, params | ({"cursor": cursor} if cursor else {}) | {"format": wire})
+        yield reply.body, _rows_in(reply.body, wire)
+        cursor = reply.headers.get(NEXT_CURSOR_HEADER)
         if not cursor:
             return
+
+
+def _rows_in(page: bytes, wire: str) -> int:
+    if wire == "csv":
+        return max(0, page.count(b"\n") - 1)  # the header line
+    import io
+
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(io.BytesIO(page)).metadata.num_rows)
 
 
 def _append_parquet(writer: Any, page: bytes, sink: Any) -> Any:
@@ -249,7 +264,7 @@ def _warn_if_empty(
         return
     market = params.get("market", "spot")
     wanted = params.get("symbol") or params.get("symbols") or ""
-    held = orjson.loads(_answer(ask, {"market": market, "format": "json"} | {"_kind": "symbols"}))
+    held = orjson.loads(_answer(ask, {"market": market, "format": "json", "_kind": "symbols"}).body)
     known = {row["symbol"]: row for row in held["rows"]}
     unknown = [s for s in wanted.upper().split(",") if s and s not in known]
     if unknown:
@@ -290,7 +305,7 @@ class Asker:
         self.kind, self.url, self.engine = kind, url, engine
         self.command = f"query {kind}"
 
-    def __call__(self, params: dict[str, str]) -> tuple[int, bytes]:
+    def __call__(self, params: dict[str, str]) -> Reply:
         chosen = params.get("_kind", self.kind)
         rest = {name: value for name, value in params.items() if name != "_kind"}
         if self.url:
@@ -298,7 +313,7 @@ class Asker:
         return _in_process(chosen, rest, self.engine)
 
 
-def _in_process(kind: str, params: dict[str, str], engine: str | None) -> tuple[int, bytes]:
+def _in_process(kind: str, params: dict[str, str], engine: str | None) -> Reply:
     chosen = engine or ("local" if os.environ.get("AWS_ENDPOINT_URL") else "athena")
     _check_environment(kind, chosen)
     from k2_devtools.local.environment import scoped_environment
@@ -312,7 +327,8 @@ def _in_process(kind: str, params: dict[str, str], engine: str | None) -> tuple[
         response = handler.lambda_handler(event, context)
     body = response["body"]
     data = base64.b64decode(body) if response["isBase64Encoded"] else body.encode()
-    return int(response["statusCode"]), data
+    headers = {name.lower(): value for name, value in response.get("headers", {}).items()}
+    return Reply(int(response["statusCode"]), headers, data)
 
 
 def _check_environment(kind: str, engine: str) -> None:
@@ -337,13 +353,14 @@ def _check_environment(kind: str, engine: str) -> None:
             )
 
 
-def _over_http(url: str, kind: str) -> tuple[int, bytes]:
+def _over_http(url: str, kind: str) -> Reply:
     request = urllib.request.Request(url, headers=_sigv4_headers(url, kind))  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - http(s) only
-            return int(response.status), response.read()
+            headers = {name.lower(): value for name, value in response.headers.items()}
+            return Reply(int(response.status), headers, response.read())
     except urllib.error.HTTPError as error:
-        return error.code, error.read()
+        return Reply(error.code, {}, error.read())
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         base = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"

@@ -1,7 +1,8 @@
 """A Lambda function URL on localhost: HTTP requests become payload-2.0 events for a handler
 invoked in-process, and its response becomes the HTTP response, as AWS does it.
 
-Used by `k2 local up` to serve the query function; the handler runs unchanged.
+Used by `k2 local up` to serve the query function; the handler runs unchanged. `pages` are
+paths served beside it (the dashboard): exact GET paths answered by a function of their own.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import waitress
 from k2_devtools.local.lambda_context import LocalLambdaContext
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+# a page: () -> (HTTP status, content type, body)
+Page = Callable[[], tuple[int, str, bytes]]
 MAX_BODY = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 
 
@@ -77,10 +80,12 @@ class FunctionUrlServer:
     def __init__(
         self, handler: Handler, function_name: str, port: int = 0, threads: int = 8,
         connection_limit: int = 1_000, channel_timeout_s: int = 10,
+        pages: dict[str, Page] | None = None,
     ) -> None:  # fmt: skip
         _allow_open_files(connection_limit + 1_000)  # the host's own files and sockets too
         self._server = waitress.create_server(
-            _wsgi_app(handler, function_name), host="127.0.0.1", port=port, threads=threads,
+            _wsgi_app(handler, function_name, pages or {}), host="127.0.0.1", port=port,
+            threads=threads,
             connection_limit=connection_limit, channel_timeout=channel_timeout_s,
             cleanup_interval=2, max_request_body_size=MAX_BODY, asyncore_use_poll=True,
             ident="k2-local", clear_untrusted_proxy_headers=True,
@@ -119,12 +124,20 @@ def _allow_open_files(wanted: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def _wsgi_app(handler: Handler, function_name: str) -> Callable[..., Iterable[bytes]]:
+def _wsgi_app(
+    handler: Handler, function_name: str, pages: dict[str, Page]
+) -> Callable[..., Iterable[bytes]]:
     """The WSGI face of a function URL: the request as a payload-2.0 event, the handler's
-    response as the HTTP response."""
+    response as the HTTP response; a GET of one of `pages` answered by that page."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
+        page = pages.get(environ.get("PATH_INFO", "/"))
+        if method == "GET" and page is not None:
+            status, content_type, data = page()
+            answer = [("Content-Type", content_type), ("Content-Length", str(len(data)))]
+            start_response(f"{status} {HTTPStatus(status).phrase}", answer)
+            return [data]
         if method not in ("GET", "POST"):
             start_response("405 Method Not Allowed", [("Content-Type", "application/json")])
             return [b'{"error": "use GET, or POST for /sql"}']

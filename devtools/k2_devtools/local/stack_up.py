@@ -27,6 +27,7 @@ from k2.binance.generator import generate_frames
 from k2.binance.recording import RecordedFrame, read_recordings
 from k2.config import LakeSettings
 from k2_connector.app import Connector, ConnectorSettings
+from k2_devtools.dashboard import dashboard_pages
 from k2_devtools.local.background import in_background
 from k2_devtools.local.endpoint import embedded_endpoint, endpoint_environment
 from k2_devtools.local.environment import scoped_environment
@@ -78,7 +79,10 @@ def up(options: UpOptions, on_ready: Ready, on_status: Status) -> UpReport:
         stack.callback(close_engines)  # after the server below has stopped
         if not warm_up():
             on_status("query workers are still starting: the first queries may wait")
-        server = stack.enter_context(FunctionUrlServer(query_handler, "query", options.port))
+        pages = dashboard_pages(local.lake)
+        server = stack.enter_context(
+            FunctionUrlServer(query_handler, "query", options.port, pages=pages)
+        )
         settings = ConnectorSettings(
             symbols=symbols, flush_interval_s=0.2,
             journal_dir=Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="k2-up-"))),

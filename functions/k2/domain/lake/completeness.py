@@ -15,7 +15,7 @@ Pure: Arrow tables in and out, no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -140,6 +140,11 @@ class InstrumentDay:
     @property
     def missing_ids(self) -> int:
         return self.last_id - self.first_id + 1 - self.distinct_ids
+
+    def as_json(self) -> dict[str, object]:
+        """Its fields and `missing_ids`, as `k2 lake completeness --json` and the dashboard
+        give them."""
+        return {**asdict(self), "missing_ids": self.missing_ids}
 
 
 @dataclass(frozen=True)

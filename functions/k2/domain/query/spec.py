@@ -37,6 +37,9 @@ MAX_RANGE = {"trades": timedelta(days=31), "ohlcv": timedelta(days=366)}
 # A bar query returns at most this many bars (e.g. 1s bars over a year would be 31 M).
 MAX_BARS = 100_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The HTTP header a CSV or Parquet page of trades carries its next page's cursor in (a JSON
+# page has it in its body as `next_cursor`).
+NEXT_CURSOR_HEADER = "x-k2-next-cursor"
 
 
 class QueryError(ValueError):
