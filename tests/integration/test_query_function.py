@@ -106,50 +106,42 @@ def test_csv_and_parquet_results(session_lake):
     assert str(table["price"][0]) == "61837.63000000"
 
 
-@pytest.mark.parametrize(
-    ("kind", "variants"),
-    [
-        ("trades", [{"symbol": "BTCUSDT", "limit": "3"}, {"symbol": "ETHUSDT", "limit": "5000"},
-                    {"symbol": "NOPEUSDT"}]),
-        ("ohlcv", [{"symbols": "BTCUSDT"}, {"symbols": "ETHUSDT", "interval": "1s"},
-                   {"symbols": "NOPEUSDT"}]),
-    ],
-)  # fmt: skip
-def test_parquet_answers_have_the_kinds_types_on_every_page_and_symbol(
-    session_lake, kind, variants
-):
+PARQUET_VARIANTS = {
+    "trades": [{"symbol": "BTCUSDT", "limit": "3"}, {"symbol": "ETHUSDT", "limit": "5000"},
+               {"symbol": "NOPEUSDT"}],
+    "ohlcv": [{"symbols": "BTCUSDT"}, {"symbols": "ETHUSDT", "interval": "1s"},
+              {"symbols": "NOPEUSDT"}],
+}  # fmt: skip
+
+
+def test_parquet_answers_have_the_kinds_types_on_every_page_and_symbol(session_lake):
     """The types come from the kind, never from the rows a page happens to hold (a page of
     small prices gave decimal128(12,8), an empty trade_conditions list<null>)."""
-    for params in variants:
-        status, data = get(f"/{kind}", format="parquet", **SESSION, **params)
-        assert status == 200
-        got = pq.read_schema(io.BytesIO(data))
-        want = RESULT_SCHEMAS[kind]
-        assert [(f.name, f.type) for f in got] == [(f.name, f.type) for f in want], params
+    for kind, variants in PARQUET_VARIANTS.items():
+        want = [(f.name, f.type) for f in RESULT_SCHEMAS[kind]]
+        for params in variants:
+            status, data = get(f"/{kind}", format="parquet", **SESSION, **params)
+            assert status == 200
+            got = pq.read_schema(io.BytesIO(data))
+            assert [(f.name, f.type) for f in got] == want, params
 
 
-def test_price_times_quantity_is_exact_and_never_overflows(session_lake, raw_trades):
-    """Trino multiplies decimal(18,8) values in 36 digits; DuckDB kept 18 and overflowed
-    (the local engine widens TradeV2's decimal columns in products to match)."""
-    status, body = get("/sql", sql="SELECT sum(price * quantity) AS notional FROM trades")
-    assert status == 200, body
-    exact = sum((Decimal(t["p"]) * Decimal(t["q"]) for t in raw_trades), Decimal(0))
-    assert Decimal(body["rows"][0]["notional"]) == exact
-
-
-def test_the_users_sql_mistakes_are_400_with_the_engines_reason(session_lake):
-    status, body = get("/sql", sql="SELECT nope FROM trades")
-    assert status == 400
-    assert '"nope" not found' in body["error"]
-
-
-def test_bad_requests_are_400_with_a_message(session_lake):
+def test_bad_requests_are_400_with_the_reason_and_products_never_overflow(session_lake, raw_trades):
     status, body = get("/ohlcv", symbols="BTCUSDT", interval="2m")
     assert status == 400
     assert "interval must be one of" in body["error"]
     status, body = get("/nothing")
     assert status == 400
     assert "unknown query" in body["error"]
+    status, body = get("/sql", sql="SELECT nope FROM trades")  # the engine's reason
+    assert status == 400
+    assert '"nope" not found' in body["error"]
+    # Trino multiplies decimal(18,8) values in 36 digits; DuckDB kept 18 and overflowed (the
+    # local engine widens TradeV2's decimal columns in products to match)
+    status, body = get("/sql", sql="SELECT sum(price * quantity) AS notional FROM trades")
+    assert status == 200, body
+    exact = sum((Decimal(t["p"]) * Decimal(t["q"]) for t in raw_trades), Decimal(0))
+    assert Decimal(body["rows"][0]["notional"]) == exact
 
 
 def test_the_athena_path_sends_the_plan_with_bound_parameters_and_parses_typed_results(
@@ -269,25 +261,23 @@ def one_line(stderr: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize(
-    ("args", "code", "says"),
-    [
-        (["trades", "--symbol", "NOPEUSDT"], 1, "the lake holds no spot trades of NOPEUSDT"),
-        (["trades", "--symbol", "BTCUSDT", "--start", "2020-01-01", "--end", "2020-01-02"], 1,
-         "nothing in that time range; the lake holds BTCUSDT 2024-08-08T23:"),
-        (["trades", "--symbol", "BTCUSDT", "--market", "usdm"], 1, "no usdm trades of BTCUSDT"),
-        (["sql", "--sql", "SELECT nope FROM trades"], 2, '"nope" not found'),
-        (["ohlcv", "--symbols", "BTCUSDT", "--interval", "2m"], 2, "interval must be one of"),
-        (["trades", "--symbol", "BTCUSDT", "--format", "parquet"], 2, "needs --out FILE"),
-    ],
-)  # fmt: skip
-def test_k2_query_says_in_one_line_what_is_wrong_with_its_exit_code(
-    session_lake, capsys, args, code, says
-):
-    assert k2_main(["query", *args]) == code  # in-process: the k2 executable runs main()
-    line = one_line(capsys.readouterr().err)
-    assert line.startswith(f"k2 query {args[0]}: ")
-    assert says in line
+CLI_MISTAKES = [  # (arguments, exit code, what the one line says)
+    (["trades", "--symbol", "NOPEUSDT"], 1, "the lake holds no spot trades of NOPEUSDT"),
+    (["trades", "--symbol", "BTCUSDT", "--start", "2020-01-01", "--end", "2020-01-02"], 1,
+     "nothing in that time range; the lake holds BTCUSDT 2024-08-08T23:"),
+    (["trades", "--symbol", "BTCUSDT", "--market", "usdm"], 1, "no usdm trades of BTCUSDT"),
+    (["sql", "--sql", "SELECT nope FROM trades"], 2, '"nope" not found'),
+    (["ohlcv", "--symbols", "BTCUSDT", "--interval", "2m"], 2, "interval must be one of"),
+    (["trades", "--symbol", "BTCUSDT", "--format", "parquet"], 2, "needs --out FILE"),
+]  # fmt: skip
+
+
+def test_k2_query_says_in_one_line_what_is_wrong_with_its_exit_code(session_lake, capsys):
+    for args, code, says in CLI_MISTAKES:
+        assert k2_main(["query", *args]) == code, args  # in-process, as the executable runs it
+        line = one_line(capsys.readouterr().err)
+        assert line.startswith(f"k2 query {args[0]}: "), args
+        assert says in line, args
 
 
 def test_k2_query_all_follows_the_cursor_to_the_last_page(session_lake, tmp_path):

@@ -27,7 +27,9 @@ import pytest
 RSS_GROWTH_LIMIT = 500 * 1024 * 1024
 GRACE_S = 2.0  # threads and children get this long to finish after teardown
 TIER_TIMEOUTS = {"chaos": 60, "operational": 300}
-_POOL_WORKER_PREFIXES = ("ThreadPoolExecutor-", "asyncio_")
+# Thread pools libraries keep for the whole process: Python's executors, and native pools
+# (polars' Rust workers) whose threads Python names Dummy-N once they call back into it.
+_POOL_WORKER_PREFIXES = ("ThreadPoolExecutor-", "asyncio_", "Dummy-")
 
 
 @dataclass
