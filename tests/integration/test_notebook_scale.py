@@ -15,7 +15,8 @@ from k2.adapters.iceberg import ensure_trades_table, trades_catalog
 from k2.config import CommitterSettings
 from k2_devtools.notebook import open_lake
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1_200)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.holds_the_lake,
+              pytest.mark.timeout(1_200)]  # fmt: skip
 ROWS = 10_000_000
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"]
 BAR_COLUMNS = ["symbol", "bar_start", "open", "high", "low", "close", "volume", "trades"]
@@ -52,6 +53,7 @@ def test_ten_million_trades_read_the_same_through_the_api_and_directly(server_la
     ).to_arrow_table()
     print(f"pyiceberg + DuckDB: {direct.num_rows:,} bars in {time.perf_counter() - started:.1f} s")
     assert direct.num_rows == api_bars.num_rows
+    del read
     for column in BAR_COLUMNS:
         ours, theirs = api_bars[column], direct[column]
         if pa.types.is_timestamp(ours.type):

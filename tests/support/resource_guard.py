@@ -1,9 +1,10 @@
 """A pytest plugin that keeps `make test` from exhausting a laptop, one test at a time.
 
-After each test (its teardown included) it collects garbage and fails the test if, compared
+After each test (its teardown included) it fails the test if, compared
 with the moment its call began (after setup, so what session and module fixtures start is not
 counted), the process:
-- holds more than RSS_GROWTH_LIMIT more resident memory;
+- holds more than RSS_GROWTH_LIMIT more resident memory (unless marked `holds_the_lake`: a
+  test that puts millions of rows into the in-process moto server keeps them there);
 - still runs a thread the test started (idle workers of thread pools aside: libraries such as
   pyiceberg keep a process-wide pool on purpose);
 - still has a child process the test started (replay servers, connectors, `k2` CLIs; under
@@ -72,33 +73,43 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
     result = yield
     before = item.stash.get(_BEFORE, None)
     if before is not None:  # None: setup failed and the call never ran
-        problems = _leaks(before, pool_children=bool(item.get_closest_marker("replaces_workers")))
+        problems = _leaks(before, pool_children=bool(item.get_closest_marker("replaces_workers")),
+                          rss_limit=not item.get_closest_marker("holds_the_lake"))  # fmt: skip
         if problems:
             pytest.fail(f"{item.nodeid} left behind: " + "; ".join(problems), pytrace=False)
     return result
 
 
-def _leaks(before: _Snapshot, pool_children: bool) -> list[str]:
+def _leaks(before: _Snapshot, pool_children: bool, rss_limit: bool = True) -> list[str]:
+    """What the test left behind. A clean look comes first and costs ~2 ms; only when it
+    finds something is garbage collected (40-300 ms in a worker's heap: once per test it was
+    a third of the suite's CPU) and the look repeated for up to GRACE_S."""
+    problems = _problems(before, _Snapshot.take(), pool_children, rss_limit)
+    if not problems:
+        return []
     gc.collect()
     deadline = time.monotonic() + GRACE_S
-    while True:
-        after = _Snapshot.take()
-        threads = [
-            t.name
-            for t in after.threads - before.threads
-            if t.is_alive() and not t.name.startswith(_POOL_WORKER_PREFIXES)
-        ]
-        children = sorted(
-            pid
-            for pid in after.children - before.children
-            if not (pool_children and _is_multiprocessing_worker(pid))
-        )
-        ports = sorted(after.listening - before.listening)
-        if not (threads or children or ports) or time.monotonic() > deadline:
-            break
+    while problems and time.monotonic() <= deadline:
         time.sleep(0.1)
+        problems = _problems(before, _Snapshot.take(), pool_children, rss_limit)
+    return problems
+
+
+def _problems(before: _Snapshot, after: _Snapshot, pool_children: bool,
+              rss_limit: bool) -> list[str]:  # fmt: skip
+    threads = [
+        t.name
+        for t in after.threads - before.threads
+        if t.is_alive() and not t.name.startswith(_POOL_WORKER_PREFIXES)
+    ]
+    children = sorted(
+        pid
+        for pid in after.children - before.children
+        if not (pool_children and _is_multiprocessing_worker(pid))
+    )
+    ports = sorted(after.listening - before.listening)
     problems = []
-    if after.rss - before.rss > RSS_GROWTH_LIMIT:
+    if rss_limit and after.rss - before.rss > RSS_GROWTH_LIMIT:
         problems.append(f"RSS grew by {(after.rss - before.rss) / 2**20:,.0f} MB")
     if threads:
         problems.append(f"threads {sorted(threads)}")

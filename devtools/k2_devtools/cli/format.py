@@ -3,11 +3,12 @@ lines, comma lists and recording arguments."""
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -37,20 +38,72 @@ def format_symbols(reports: list[SymbolReport]) -> str:
     return "\n".join(lines)
 
 
-class ProgressLine:
-    """One updating line on a terminal; a line every 2 s otherwise (CI logs)."""
+class StageProgress:
+    """Progress of a run's stages (the pipeline's Progress callback: stage, done, total).
+
+    On a terminal: a rich bar per stage with its rate and time left, and the run's log lines
+    printed above the bars, never into them (a RichHandler on the same console). In a log
+    (CI, a pipe): a line when a stage starts, every 10 s while it runs, and once when it ends.
+    Use as a context manager around the run.
+    """
+
+    LOG_EVERY_S = 10.0
 
     def __init__(self) -> None:
-        self._interactive = sys.stderr.isatty()
-        self._last = 0.0
+        from rich.console import Console
+
+        self._console = Console(stderr=True)
+        self._interactive = self._console.is_terminal
+        self._bars: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._last_line: dict[str, float] = {}
+        self._done: set[str] = set()
+        self._handlers: list[logging.Handler] = []
+
+    def __enter__(self) -> StageProgress:
+        if self._interactive:
+            from rich import progress as bars
+            from rich.logging import RichHandler
+
+            self._bars = bars.Progress(
+                bars.TextColumn("  {task.description:<12}"), bars.BarColumn(),
+                bars.MofNCompleteColumn(), bars.TaskProgressColumn(),
+                bars.TextColumn("{task.fields[rate]}"), bars.TimeElapsedColumn(),
+                bars.TimeRemainingColumn(), console=self._console,
+            )  # fmt: skip
+            self._bars.start()
+            root = logging.getLogger()
+            self._handlers = root.handlers[:]
+            root.handlers = [RichHandler(console=self._console, show_path=False)]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+            logging.getLogger().handlers = self._handlers
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        now = time.monotonic()
+        if stage in self._done:
+            return  # a stage reports its end once (normalize used to print it twice)
         finished = done >= total
-        if not self._interactive and not finished and now - self._last < 2:
+        if finished:
+            self._done.add(stage)
+        if self._bars is not None:
+            self._bar(stage, done, total)
             return
-        self._last = now
-        line = f"  {stage:<12} {done:>10,} / {total:,}"
-        print(("\r" + line) if self._interactive else line, end="", file=sys.stderr, flush=True)
-        if not self._interactive or finished:
-            print(file=sys.stderr)
+        now = time.monotonic()
+        last = self._last_line.get(stage)
+        if last is not None and not finished and now - last < self.LOG_EVERY_S:
+            return
+        self._last_line[stage] = now
+        state = "done" if finished else ("started" if last is None else "")
+        print(f"  {stage:<12} {done:>12,} / {total:,} {state}".rstrip(), file=sys.stderr,
+              flush=True)  # fmt: skip
+
+    def _bar(self, stage: str, done: int, total: int) -> None:
+        task = self._tasks.get(stage)
+        if task is None:
+            task = self._tasks[stage] = self._bars.add_task(stage, total=total, rate="")
+        elapsed = self._bars.tasks[task].elapsed or 0.0
+        rate = f"{done / elapsed:,.0f}/s" if elapsed > 0.5 else ""
+        self._bars.update(task, completed=done, total=total, rate=rate)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from k2.config import MappingSettings
-from k2_devtools.cli.format import ProgressLine, comma_list, existing_files, format_symbols
+from k2_devtools.cli.format import StageProgress, comma_list, existing_files, format_symbols
 from k2_devtools.local.options import PRESETS, RunOptions
 
 if TYPE_CHECKING:
@@ -133,8 +133,8 @@ def run(
         rest_url=rest_url,
     )
     started = time.perf_counter()
-    report = run_pipeline(options, progress=ProgressLine())
-    print(file=sys.stderr)
+    with StageProgress() as progress:
+        report = run_pipeline(options, progress=progress)
     if as_json:
         sys.stdout.buffer.write(report.to_json() + b"\n")
     else:

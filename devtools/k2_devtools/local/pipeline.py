@@ -231,8 +231,10 @@ def _run_on(
     forwarded = {market: ForwardedFrames(writer.put_frames) for market, writer in writers.items()}
     event_source = normalize_event_source(local, options.mapping, failure_queue_url)
     started = time.perf_counter()
+    say(SOURCE_STAGE, 0, 1)  # generating or reading the source takes seconds: say so first
     source = None if options.live else _prepare_source(options)
     with _exchange(source) as servers:
+        say(SOURCE_STAGE, 1, 1)
         seconds[SOURCE_STAGE] = time.perf_counter() - started
         started = time.perf_counter()
         interruption.stage = "connector"
