@@ -44,13 +44,15 @@ def test_ten_million_trades_read_the_same_through_the_api_and_directly(server_la
         .to_arrow()
     )  # pyiceberg, directly: the committed table is all there is here
     assert read.num_rows == ROWS
-    direct = duckdb.sql(
+    bars_sql = duckdb.sql(
         'SELECT symbol, time_bucket(INTERVAL 1 MINUTE, "timestamp") AS bar_start,'
         ' arg_min(price, ("timestamp", source_sequence)) AS open, max(price) AS high,'
         ' min(price) AS low, arg_max(price, ("timestamp", source_sequence)) AS close,'
         " sum(quantity) AS volume, count(*) AS trades FROM read GROUP BY ALL"
         " ORDER BY symbol, bar_start"
-    ).to_arrow_table()
+    )
+    assert bars_sql is not None
+    direct = bars_sql.to_arrow_table()
     print(f"pyiceberg + DuckDB: {direct.num_rows:,} bars in {time.perf_counter() - started:.1f} s")
     assert direct.num_rows == api_bars.num_rows
     del read
