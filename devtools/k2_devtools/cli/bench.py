@@ -16,7 +16,7 @@ from typing import Any
 import click
 import orjson
 
-SUITE = ("normalize", "connector", "lake", "query", "query_load", "partitioning", "market")
+SUITE = ("normalize", "connector", "lake", "query", "query_load", "partitioning", "market", "cli")
 CHECKOUT = Path(__file__).resolve().parents[3]
 
 

@@ -62,6 +62,8 @@ PARAMETER_HELP = {
     "sql": "one SELECT over `trades` (Athena/Trino dialect)",
 }
 REQUIRED = {"trades": {"symbol"}, "ohlcv": {"symbols"}, "sql": {"sql"}}
+# `--symbols` works everywhere: the trades kind's one symbol answers to it too
+FLAGS = {"symbol": ["--symbol", "--symbols"]}
 ROWS_KINDS = {"trades", "ohlcv", "latest"}  # an empty answer to these is worth a warning
 
 
@@ -73,7 +75,7 @@ def _kind_command(kind: str, parameters: set[str]) -> click.Command:
 
     params: list[click.Parameter] = [
         click.Option(
-            [f"--{name}"],
+            [*FLAGS.get(name, [f"--{name}"]), name],
             metavar=name.upper(),
             help=PARAMETER_HELP[name],
             required=name in REQUIRED.get(kind, set()),
