@@ -28,14 +28,29 @@ def existing_files(paths: Sequence[Path]) -> None:
             raise click.UsageError(f"no such recording: {path}")
 
 
+def text_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Rows as a plain-text table rendered by rich: the first column left-aligned, the others
+    right-aligned, integers with thousands separators; no colour, whatever the terminal."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, show_edge=False, pad_edge=False, header_style="")
+    for index, column in enumerate(columns):
+        table.add_column(column, justify="left" if index == 0 else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+    text = io.StringIO()
+    Console(file=text, width=400, color_system=None).print(table)
+    return "\n".join(line.rstrip() for line in text.getvalue().splitlines())
+
+
 def format_symbols(reports: list[SymbolReport]) -> str:
-    lines = [
-        f"{'symbol':<14}{'expected':>10}{'landed':>10}{'missing':>9}{'dup':>6}{'unexpected':>12}"
-    ]
-    for s in reports:
-        lines.append(f"{s.symbol:<14}{s.expected:>10,}{s.landed_rows:>10,}{s.missing:>9,}"
-                     f"{s.duplicated:>6,}{s.unexpected:>12,}")  # fmt: skip
-    return "\n".join(lines)
+    columns = ("symbol", "expected", "landed", "missing", "dup", "unexpected")
+    rows = [(s.symbol, s.expected, s.landed_rows, s.missing, s.duplicated, s.unexpected)
+            for s in reports]  # fmt: skip
+    return text_table(columns, rows)
 
 
 class StageProgress:

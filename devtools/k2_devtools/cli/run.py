@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 import click
 
 from k2.config import MappingSettings
-from k2_devtools.cli.format import StageProgress, comma_list, existing_files, format_symbols
+from k2_devtools.cli.format import (
+    StageProgress,
+    comma_list,
+    existing_files,
+    format_symbols,
+    text_table,
+)
 from k2_devtools.local.options import PRESETS, RunOptions
 
 if TYPE_CHECKING:
@@ -199,17 +205,11 @@ def format_report(report: RunReport, elapsed_s: float) -> str:
         format_symbols(report.symbols),
     ]
     if report.bars:
-        lines += ["", "OHLCV 1m (first bars)"]
-        lines.append(
-            f"{'symbol':<10}{'bar start (UTC)':<18}{'open':>15}{'high':>15}{'low':>15}"
-            f"{'close':>15}{'volume':>16}{'trades':>8}"
-        )
-        for bar in report.bars:
-            lines.append(
-                f"{bar['symbol']:<10}{bar['bar_start']:%Y-%m-%d %H:%M}  {bar['open']:>15}"
-                f"{bar['high']:>15}{bar['low']:>15}{bar['close']:>15}{bar['volume']:>16}"
-                f"{bar['trades']:>8,}"
-            )
+        columns = ("symbol", "bar start (UTC)", "open", "high", "low", "close", "volume", "trades")
+        prices = ("open", "high", "low", "close", "volume", "trades")
+        rows = [(bar["symbol"], f"{bar['bar_start']:%Y-%m-%d %H:%M}", *(bar[k] for k in prices))
+                for bar in report.bars]  # fmt: skip
+        lines += ["", "OHLCV 1m (first bars)", text_table(columns, rows)]
     verdict = "OK: every trade landed exactly once" if report.ok else "FAILED: see counts above"
     if report.stopped:
         verdict = f"STOPPED ({report.stopped}): the counts above are what landed by then"
