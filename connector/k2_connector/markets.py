@@ -25,7 +25,7 @@ server's own count (X-MBX-USED-WEIGHT-1M) corrects it after every answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,15 @@ class MarketApi:
         return f"{self.rest_prefix}/{endpoint}"
 
 
+USDM = MarketApi(
+    "usdm", "wss://fstream.binance.com", "https://fapi.binance.com", "/fapi/v1",
+    weight_per_minute=2_400, historical_trades_weight=20, historical_trades_limit=500,
+    agg_trades_weight=20, agg_trades_limit=1_000, exchange_info_weight=1,
+    status_field="status", ticker_weight=40, max_streams_per_connection=200,
+    server_ping_interval_s=180.0, server_ping_timeout_s=600.0,
+    routes={"trade": "/public", "aggTrade": "/market"},
+    rest_reach_days={"trade": 90, "aggTrade": 365}, rest_market_trades_only=True,
+)  # fmt: skip
 MARKET_APIS = {
     "spot": MarketApi(
         "spot", "wss://stream.binance.com:9443", "https://api.binance.com", "/api/v3",
@@ -74,21 +83,11 @@ MARKET_APIS = {
         status_field="status", ticker_weight=80, max_streams_per_connection=1_024,
         server_ping_interval_s=20.0, server_ping_timeout_s=60.0,
     ),
-    "usdm": MarketApi(
-        "usdm", "wss://fstream.binance.com", "https://fapi.binance.com", "/fapi/v1",
-        weight_per_minute=2_400, historical_trades_weight=20, historical_trades_limit=500,
-        agg_trades_weight=20, agg_trades_limit=1_000, exchange_info_weight=1,
-        status_field="status", ticker_weight=40, max_streams_per_connection=200,
-        server_ping_interval_s=180.0, server_ping_timeout_s=600.0,
-        routes={"trade": "/public", "aggTrade": "/market"},
-        rest_reach_days={"trade": 90, "aggTrade": 365}, rest_market_trades_only=True,
-    ),
-    "coinm": MarketApi(
-        "coinm", "wss://dstream.binance.com", "https://dapi.binance.com", "/dapi/v1",
-        weight_per_minute=2_400, historical_trades_weight=20, historical_trades_limit=500,
-        agg_trades_weight=20, agg_trades_limit=1_000, exchange_info_weight=1,
-        status_field="contractStatus", ticker_weight=40, max_streams_per_connection=200,
-        server_ping_interval_s=180.0, server_ping_timeout_s=600.0,
-        rest_reach_days={"trade": 90, "aggTrade": 365}, rest_market_trades_only=True,
+    "usdm": USDM,
+    # COIN-M: USD-M's weights, limits, pings and REST reach, on its own hosts, one route
+    "coinm": replace(
+        USDM, market="coinm", ws_url="wss://dstream.binance.com",
+        rest_url="https://dapi.binance.com", rest_prefix="/dapi/v1",
+        status_field="contractStatus", routes={},
     ),
 }  # fmt: skip

@@ -167,8 +167,8 @@ def run_query(kind: str, options: dict[str, Any]) -> int:
         _print_table(answer)
     else:
         sys.stdout.buffer.write(body if body.endswith(b"\n") else body + b"\n")
-    if kind in ROWS_KINDS:
-        _warn_if_empty(kind, ask, params, answer, body, wire)
+    if kind in ROWS_KINDS and _is_empty(answer, body, wire):
+        _explain_empty(kind, ask, params)
     return 0
 
 
@@ -216,7 +216,7 @@ def _every_page(kind: str, ask: Asker, params: dict[str, str], wire: str, out: P
             sink.close()
     print(f"{rows:,} rows in {pages:,} pages{f' written to {out}' if out else ''}", file=sys.stderr)
     if rows == 0:
-        _warn_if_empty(kind, ask, params, {"rows": []}, b"", "json")
+        _explain_empty(kind, ask, params)
     return 0
 
 
@@ -253,17 +253,15 @@ def _append_parquet(writer: Any, page: bytes, sink: Any) -> Any:
     return writer
 
 
-def _warn_if_empty(
-    kind: str, ask: Asker, params: dict[str, str], answer: Any, body: bytes, wire: str
-) -> None:
+def _is_empty(answer: Any, body: bytes, wire: str) -> bool:
+    """No rows in the answer (a Parquet answer's rows are not counted: its bytes were said)."""
+    if answer is not None:
+        return not answer["rows"]
+    return wire == "csv" and body.count(b"\n") <= 1  # the header alone
+
+
+def _explain_empty(kind: str, ask: Asker, params: dict[str, str]) -> None:
     """No rows: say why, as far as the lake can tell, and exit 1 (a data problem)."""
-    if answer is None:
-        if wire == "csv" and body.count(b"\n") > 1:
-            return
-        if wire != "csv":
-            return  # parquet: the row count is in the file; the caller reported bytes
-    elif answer["rows"]:
-        return
     market = params.get("market", "spot")
     wanted = params.get("symbol") or params.get("symbols") or ""
     held = orjson.loads(_answer(ask, {"market": market, "format": "json", "_kind": "symbols"}).body)
