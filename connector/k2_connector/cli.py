@@ -3,6 +3,15 @@
 Every flag of k2-connector can also come from the environment (K2_SYMBOLS, K2_STREAM_NAME,
 K2_WS_URL, K2_REST_URL, K2_JOURNAL_DIR, K2_HEALTH_PORT, K2_RECORDS_BUCKET, K2_DRAIN_DEADLINE_S,
 K2_LISTING_REFRESH_S, K2_MARKET, AWS_ENDPOINT_URL), which is how the container is configured.
+
+One process captures one market or several (`--market spot,usdm,coinm`): one Connector per
+market - its own sequencer, REST budget (Binance counts weight per API), journal, resume points
+and gap records - in one event loop, behind one health endpoint that is healthy when every
+market is. Values that differ per market are written `market=value;market=value`
+(`--symbols "spot=BTCUSDT,ETHUSDT;coinm=BTCUSD_PERP"`); a plain value applies to every market
+(`--symbols ALL`). The first market keeps the journal directory itself, so a single-market
+deployment's resume points carry over; each further market journals in a subdirectory named
+after it.
 """
 
 from __future__ import annotations
@@ -34,47 +43,104 @@ ALL_SYMBOLS = "ALL"  # --symbols ALL: every TRADING symbol, from exchangeInfo
 
 
 def connector_main(argv: Sequence[str] | None = None) -> int:
-    args = _connector_parser().parse_args(argv)
+    parser = _connector_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
-    every_symbol = symbols == (ALL_SYMBOLS,)
-    api = MARKET_APIS[args.market]
-    settings = ConnectorSettings(
-        symbols=() if every_symbol else symbols,
-        all_symbols=every_symbol,
-        listing_refresh_s=args.listing_refresh_s,
-        market=args.market,
-        ws_base_url=args.ws_url or api.ws_url,
-        rest_base_url=None if args.no_backfill else args.rest_url or api.rest_url,
-        connection=ConnectionSettings(
-            no_data_timeout_s=args.no_data_timeout_s, rotate_after_s=args.rotate_after_s
-        ),
-        journal_dir=Path(args.journal_dir),
-        kinds=tuple(k.strip() for k in args.streams.split(",") if k.strip()),
-        drain_deadline_s=args.drain_deadline_s,
-        journal_wait_s=JOURNAL_WAIT_S,
-    )
+    try:
+        markets = _markets(args.market)
+        symbols = per_market(args.symbols, markets)
+        ws_urls = per_market(args.ws_url, markets, several="--ws-url") if args.ws_url else {}
+        rest_urls = (
+            per_market(args.rest_url, markets, several="--rest-url") if args.rest_url else {}
+        )
+    except ValueError as error:
+        parser.error(str(error))
     kinesis = aws.client("kinesis", args.endpoint_url, bounded=True)
-    writer = KinesisWriter(kinesis, args.stream_name, market=args.market)
     s3 = aws.client("s3", args.endpoint_url, bounded=True)
-    gap_log = GapLog(settings.journal_dir, s3, args.records_bucket, market=args.market)
-    dead_letters = ConnectorDeadLetters(settings.journal_dir, s3, args.records_bucket)
-    connector = Connector(settings, writer.put_frames, gap_log, dead_letters)
-    drained = asyncio.run(_serve(connector, args.health_port))
+    connectors = []
+    for index, market in enumerate(markets):
+        journal = Path(args.journal_dir) / ("" if index == 0 else market)
+        settings = _settings(args, market, symbols[market], journal, ws_urls.get(market),
+                             rest_urls.get(market))  # fmt: skip
+        writer = KinesisWriter(kinesis, args.stream_name, market=market)
+        gap_log = GapLog(journal, s3, args.records_bucket, market=market)
+        dead_letters = ConnectorDeadLetters(journal, s3, args.records_bucket)
+        connectors.append(Connector(settings, writer.put_frames, gap_log, dead_letters))
+    drained = asyncio.run(_serve(connectors, args.health_port))
     if not drained:
         logging.error("stopped with frames still in the journal; a restart delivers them first")
     return 0 if drained else 1
 
 
-async def _serve(connector: Connector, health_port: int) -> bool:
+def _markets(text: str) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    unknown = [market for market in chosen if market not in MARKETS]
+    if unknown or not chosen:
+        raise ValueError(f"--market: one or more of {', '.join(MARKETS)}, not {text!r}")
+    return chosen
+
+
+def per_market(text: str, markets: Sequence[str], several: str | None = None) -> dict[str, str]:
+    """`m=value;m=value` -> per market; a plain value -> the same for every market (refused
+    with `several` markets for a flag whose value must differ, such as a URL)."""
+    if "=" not in text:
+        if several and len(markets) > 1:
+            raise ValueError(f"{several}: with several markets write market=URL;market=URL")
+        return dict.fromkeys(markets, text)
+    values = {}
+    for part in filter(None, (piece.strip() for piece in text.split(";"))):
+        market, _, value = part.partition("=")
+        if market.strip() not in markets:
+            raise ValueError(f"{market.strip()!r} is not one of the markets: {', '.join(markets)}")
+        values[market.strip()] = value.strip()
+    missing = [market for market in markets if market not in values and not several]
+    if missing:
+        raise ValueError(f"no value for {', '.join(missing)} in {text!r}")
+    return values
+
+
+def _settings(args: argparse.Namespace, market: str, symbol_text: str, journal: Path,
+              ws_url: str | None, rest_url: str | None) -> ConnectorSettings:  # fmt: skip
+    symbols = tuple(s.strip().upper() for s in symbol_text.split(",") if s.strip())
+    every_symbol = symbols == (ALL_SYMBOLS,)
+    api = MARKET_APIS[market]
+    return ConnectorSettings(
+        symbols=() if every_symbol else symbols,
+        all_symbols=every_symbol,
+        listing_refresh_s=args.listing_refresh_s,
+        market=market,
+        ws_base_url=ws_url or api.ws_url,
+        rest_base_url=None if args.no_backfill else rest_url or api.rest_url,
+        connection=ConnectionSettings(
+            no_data_timeout_s=args.no_data_timeout_s, rotate_after_s=args.rotate_after_s
+        ),
+        journal_dir=journal,
+        kinds=tuple(k.strip() for k in args.streams.split(",") if k.strip()),
+        drain_deadline_s=args.drain_deadline_s,
+        journal_wait_s=JOURNAL_WAIT_S,
+        handles_sigterm=False,  # _serve stops every market's connector on SIGTERM
+    )
+
+
+async def _serve(connectors: Sequence[Connector], health_port: int) -> bool:
+    """Run every market's connector until SIGINT/SIGTERM stops them all; True when every one
+    drained."""
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGINT, connector.stop)
-    async with health_server(connector, "0.0.0.0", health_port) as port:  # noqa: S104 - container
-        streaming = ", ".join(connector.settings.symbols) or "every TRADING symbol"
-        logging.info("health on :%d, streaming %s", port, streaming)
-        return await connector.run()
+
+    def stop_every_market() -> None:
+        for connector in connectors:
+            connector.stop()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):  # one loop, one handler: every market stops
+        loop.add_signal_handler(signum, stop_every_market)
+    async with health_server(connectors, "0.0.0.0", health_port) as port:  # noqa: S104 - container
+        for connector in connectors:
+            streaming = ", ".join(connector.settings.symbols) or "every TRADING symbol"
+            logging.info("health on :%d, %s: streaming %s", port, connector.settings.market,
+                         streaming)  # fmt: skip
+        return all(await asyncio.gather(*(connector.run() for connector in connectors)))
 
 
 def _connector_parser() -> argparse.ArgumentParser:
@@ -96,9 +162,9 @@ def _connector_parser() -> argparse.ArgumentParser:
     parser.add_argument("--endpoint-url", default=env("AWS_ENDPOINT_URL"))
     parser.add_argument(
         "--market",
-        choices=MARKETS,
         default=env("K2_MARKET", DEFAULT_MARKET),
-        help="spot, usdm (USD-M futures) or coinm (COIN-M futures): one connector per market",
+        help="spot, usdm (USD-M futures), coinm (COIN-M futures), or several comma-separated:"
+        " one connector per market, in this process",
     )
     parser.add_argument(
         "--ws-url",

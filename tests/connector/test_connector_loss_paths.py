@@ -247,7 +247,7 @@ def test_health_fails_once_no_connection_has_read_for_the_stall_timeout(tmp_path
                 connector_settings(server, tmp_path, SYMBOLS, stall_timeout_s=1.0), lambda _: None
             )
             running = asyncio.create_task(connector.run())
-            async with health_server(connector, "127.0.0.1", 0) as port:
+            async with health_server([connector], "127.0.0.1", 0) as port:
                 statuses = [await http_status(port, "/health")]
                 await asyncio.sleep(1.5)
                 statuses.append(await http_status(port, "/health"))

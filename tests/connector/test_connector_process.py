@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -18,7 +20,7 @@ from k2.binance.generator import generate_frames
 from k2_devtools.local.endpoint import free_port
 from tests.support.connector_harness import delivered_ids, expected_ids
 from tests.support.fault_proxy import FaultPlan, fault_proxy
-from tests.support.streams import read_stream
+from tests.support.streams import read_stream, read_stream_by_market
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 BIN = Path(sys.executable).parent
@@ -26,32 +28,38 @@ SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 TRADES, SEED = 1_500, 23
 
 
-@pytest.fixture
-def replay_server():
+@contextlib.contextmanager
+def replay_process(market: str = "spot") -> Iterator[str]:
+    """A replay server of generated SYMBOLS trades on `market`, in a process; its ws URL."""
     process = subprocess.Popen(
-        [
-            BIN / "k2-replay-server",
-            "--generate",
-            ",".join(SYMBOLS),
-            "--trades",
-            str(TRADES),
-            "--seed",
-            str(SEED),
-            "--speed",
-            "15",
-        ],
+        [BIN / "k2-replay-server", "--generate", ",".join(SYMBOLS), "--trades", str(TRADES),
+         "--seed", str(SEED), "--speed", "15", "--market", market],
         stdout=subprocess.PIPE,
         text=True,
-    )
+    )  # fmt: skip
     assert process.stdout is not None
     line = process.stdout.readline()  # "listening ws://127.0.0.1:PORT (REST http://...)"
-    yield line.split()[1]
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        yield line.split()[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def replay_server():
+    with replay_process() as url:
+        yield url
 
 
 def start_connector(
-    ws_url: str, endpoint: str, stream: str, journal: Path, port: int, *extra: str
+    ws_url: str,
+    endpoint: str,
+    stream: str,
+    journal: Path,
+    port: int,
+    *extra: str,
+    rest_url: str | None = None,
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -71,7 +79,7 @@ def start_connector(
             "--ws-url",
             ws_url,
             "--rest-url",
-            ws_url.replace("ws://", "http://"),
+            rest_url or ws_url.replace("ws://", "http://"),
             "--journal-dir",
             str(journal),
             "--health-port",
@@ -189,3 +197,46 @@ def test_sigterm_during_a_kinesis_outage_journals_everything_and_a_restart_deliv
     got = delivered_ids(read_stream(kinesis, stream))
     for symbol, ids in want.items():
         assert sorted(got[symbol]) == sorted(ids), symbol  # nothing lost, nothing twice
+
+
+def test_one_process_captures_spot_and_usd_m_side_by_side_and_stops_both(
+    moto_server, kinesis_stream, tmp_path
+):
+    """`--market spot,usdm`: one connector per market in one process. BTCUSDT trades of both
+    markets (the same ids) reach Kinesis under their own markets' keys, each exactly once;
+    /metrics labels each market's series; one SIGTERM drains both."""
+    kinesis, stream = kinesis_stream
+    port = free_port()
+    with replay_process("spot") as spot, replay_process("usdm") as usdm:
+        urls = {"spot": spot, "usdm": usdm}
+        ws = ";".join(f"{m}={url}" for m, url in urls.items())
+        rest = ";".join(f"{m}={url.replace('ws://', 'http://')}" for m, url in urls.items())
+        process = start_connector(ws, moto_server, stream, tmp_path, port, "--market",
+                                  "spot,usdm", rest_url=rest)  # fmt: skip
+        want = {m: expected_ids(list(generate_frames(SYMBOLS, TRADES, seed=SEED, market=m)), m)
+                for m in urls}  # fmt: skip
+
+        def complete() -> bool:
+            got = read_stream_by_market(kinesis, stream)
+            return all(
+                len(set(delivered_ids(got.get(m, []), m).get(s, []))) == len(ids)
+                for m, by_symbol in want.items() for s, ids in by_symbol.items()
+            )  # fmt: skip
+
+        try:
+            assert wait_for(lambda: http_get(port, "/ready")[0] == 200, 20)
+            assert wait_for(complete, 90)
+            metrics = http_get(port, "/metrics")[1]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0  # both markets drained
+    assert 'k2_connector_frames_forwarded_total{market="spot"}' in metrics
+    assert 'k2_connector_frames_forwarded_total{market="usdm"}' in metrics
+    got = read_stream_by_market(kinesis, stream)
+    for market, by_symbol in want.items():
+        delivered = delivered_ids(got[market], market)
+        for symbol, ids in by_symbol.items():
+            assert sorted(delivered[symbol]) == sorted(ids), (market, symbol)
+    assert want["spot"]["BTCUSDT"] == want["usdm"]["BTCUSDT"]  # the same ids, two markets
+    assert (tmp_path / "resume.json").exists()  # the first market keeps the journal directory
+    assert (tmp_path / "usdm" / "resume.json").exists()  # the next one its own subdirectory
