@@ -120,6 +120,7 @@ def _settings(args: argparse.Namespace, market: str, symbol_text: str, journal: 
         kinds=tuple(k.strip() for k in args.streams.split(",") if k.strip()),
         drain_deadline_s=args.drain_deadline_s,
         journal_wait_s=JOURNAL_WAIT_S,
+        rest_weight_per_minute=args.rest_weight_per_minute,
         handles_sigterm=False,  # _serve stops every market's connector on SIGTERM
     )
 
@@ -176,6 +177,13 @@ def _connector_parser() -> argparse.ArgumentParser:
         "--rest-url", default=env("K2_REST_URL"), help="default: the market's Binance REST URL"
     )
     parser.add_argument("--no-backfill", action="store_true", help="record gaps, do not fill them")
+    parser.add_argument(
+        "--rest-weight-per-minute",
+        type=int,
+        default=int(env("K2_REST_WEIGHT_PER_MINUTE", "0")) or None,
+        help="each market's REST budget (default: half the market's per-IP limit); lower it "
+        "when other clients of the same market share the IP",
+    )
     parser.add_argument("--streams", default=env("K2_STREAMS", "trade"), help="trade,aggTrade")
     parser.add_argument(
         "--records-bucket",

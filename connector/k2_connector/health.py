@@ -38,6 +38,7 @@ def _market_series(connector: Connector) -> str:
         ("k2_connector_dead_letters_total", stats.dead_letters),
         ("k2_connector_trade_dead_letters_total", connector.dead_letters.trades),
         ("k2_connector_rest_bans_total", connector.rest_budget.bans),
+        ("k2_connector_rest_weight_per_minute", connector.rest_budget.limit),
         ("k2_connector_open_gap_ids", connector.open_gap_ids),
         ("k2_connector_degradation_level", int(sink.level)),
         ("k2_connector_buffer_depth", sink.depth),

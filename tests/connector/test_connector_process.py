@@ -212,7 +212,8 @@ def test_one_process_captures_spot_and_usd_m_side_by_side_and_stops_both(
         ws = ";".join(f"{m}={url}" for m, url in urls.items())
         rest = ";".join(f"{m}={url.replace('ws://', 'http://')}" for m, url in urls.items())
         process = start_connector(ws, moto_server, stream, tmp_path, port, "--market",
-                                  "spot,usdm", rest_url=rest)  # fmt: skip
+                                  "spot,usdm", "--rest-weight-per-minute", "600",
+                                  rest_url=rest)  # fmt: skip
         want = {m: expected_ids(list(generate_frames(SYMBOLS, TRADES, seed=SEED, market=m)), m)
                 for m in urls}  # fmt: skip
 
@@ -232,6 +233,7 @@ def test_one_process_captures_spot_and_usd_m_side_by_side_and_stops_both(
             assert process.wait(timeout=30) == 0  # both markets drained
     assert 'k2_connector_frames_forwarded_total{market="spot"}' in metrics
     assert 'k2_connector_frames_forwarded_total{market="usdm"}' in metrics
+    assert 'k2_connector_rest_weight_per_minute{market="usdm"} 600' in metrics  # per market
     got = read_stream_by_market(kinesis, stream)
     for market, by_symbol in want.items():
         delivered = delivered_ids(got[market], market)
