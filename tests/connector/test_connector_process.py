@@ -242,11 +242,14 @@ def test_one_process_captures_spot_and_usd_m_side_by_side_and_stops_both(
                                   rest_url=rest)  # fmt: skip
         try:
             assert wait_for(lambda: http_get(port, "/ready")[0] == 200, 20)
-            assert wait_for(complete, 90), missing()
+            # Under full-suite load a market's puts to the shared moto server can lag behind
+            # the replay (its sink backs off); SIGTERM then delivers what is left.
+            wait_for(complete, 60)
             metrics = http_get(port, "/metrics")[1]
         finally:
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=30) == 0  # both markets drained
+    assert complete(), missing()  # every trade, once, after the stop's drain at the latest
     assert 'k2_connector_frames_forwarded_total{market="spot"}' in metrics
     assert 'k2_connector_frames_forwarded_total{market="usdm"}' in metrics
     assert 'k2_connector_rest_weight_per_minute{market="usdm"} 1000' in metrics  # per market
