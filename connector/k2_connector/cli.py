@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from k2.adapters import aws
-from k2.adapters.kinesis.writer import KinesisWriter
+from k2.adapters.kinesis.writer import KinesisWriter, puts_serialized_for
 from k2.config import DEFAULT_STREAM_NAME
 from k2.domain.instrument import DEFAULT_MARKET, MARKETS
 from k2_connector.app import Connector, ConnectorSettings
@@ -64,7 +64,8 @@ def connector_main(argv: Sequence[str] | None = None) -> int:
         journal = Path(args.journal_dir) / ("" if index == 0 else market)
         settings = _settings(args, market, symbols[market], journal, ws_urls.get(market),
                              rest_urls.get(market))  # fmt: skip
-        writer = KinesisWriter(kinesis, args.stream_name, market=market)
+        writer = KinesisWriter(kinesis, args.stream_name, market=market,
+                               put_guard=puts_serialized_for(args.endpoint_url))  # fmt: skip
         gap_log = GapLog(journal, s3, args.records_bucket, market=market)
         dead_letters = ConnectorDeadLetters(journal, s3, args.records_bucket)
         connectors.append(Connector(settings, writer.put_frames, gap_log, dead_letters))

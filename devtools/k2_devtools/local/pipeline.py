@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from k2.adapters import aws
 from k2.adapters.iceberg import TradesCommitter, completeness_ledger, partition_stats
-from k2.adapters.kinesis.writer import KinesisWriter
+from k2.adapters.kinesis.writer import KinesisWriter, puts_serialized_for
 from k2.adapters.staging.reader import read_staging, staging_row_schema
 from k2.binance.frames import ParsedFrames, parse_frames
 from k2.binance.generator import generate_frames, whole_market_frames
@@ -227,7 +227,9 @@ def _run_on(
 ) -> RunReport:  # fmt: skip
     seconds: dict[str, float] = {}
     kinesis = aws.client("kinesis", endpoint)
-    writers = {m: KinesisWriter(kinesis, local.stream_name, market=m) for m in MARKETS}
+    guard = puts_serialized_for(endpoint)  # one writer per market, one emulated stream
+    writers = {m: KinesisWriter(kinesis, local.stream_name, market=m, put_guard=guard)
+               for m in MARKETS}  # fmt: skip
     forwarded = {market: ForwardedFrames(writer.put_frames) for market, writer in writers.items()}
     event_source = normalize_event_source(local, options.mapping, failure_queue_url)
     started = time.perf_counter()

@@ -18,10 +18,13 @@ the grouping. Without a map (ListShards refused) records are routed by their fir
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +117,18 @@ class ShardMap:
             request = {"NextToken": page["NextToken"]}
 
 
+_EMULATOR_PUTS = threading.Lock()
+
+
+def puts_serialized_for(endpoint_url: str | None) -> AbstractContextManager[Any]:
+    """What a writer holds around each PutRecords call: nothing in AWS; with an endpoint
+    (moto, LocalStack) one lock for every writer of the process. moto numbers a shard's
+    records without a lock (its put_record: "not safe for concurrency"), so two writers
+    putting at once - one per market in one process - can draw the same sequence number, and
+    one record then silently replaces the other."""
+    return _EMULATOR_PUTS if endpoint_url else contextlib.nullcontext()
+
+
 class KinesisWriter:
     def __init__(
         self,
@@ -123,7 +138,10 @@ class KinesisWriter:
         max_backoff_s: float = 2.0,
         market: str = DEFAULT_MARKET,
         shard_map_ttl_s: float = 60.0,
+        put_guard: AbstractContextManager[Any] | None = None,
     ) -> None:
+        """`put_guard`: held around each PutRecords call (puts_serialized_for)."""
+        self._put_guard = put_guard or contextlib.nullcontext()
         self._kinesis, self._stream, self._market = kinesis, stream_name, market
         self._max_record_bytes = min(max_record_bytes, MAX_RECORD_BYTES)
         self._max_backoff_s = max_backoff_s
@@ -163,9 +181,10 @@ class KinesisWriter:
         pending, attempt = entries, 0
         while pending:
             self.stats.calls += 1
-            response = self._kinesis.put_records(
-                StreamName=self._stream, Records=[entry.record for entry in pending]
-            )
+            with self._put_guard:
+                response = self._kinesis.put_records(
+                    StreamName=self._stream, Records=[entry.record for entry in pending]
+                )
             results = response["Records"]
             for entry, result in zip(pending, results, strict=True):
                 entry.accepted = "ErrorCode" not in result
