@@ -124,8 +124,9 @@ def puts_serialized_for(endpoint_url: str | None) -> AbstractContextManager[Any]
     """What a writer holds around each PutRecords call: nothing in AWS; with an endpoint
     (moto, LocalStack) one lock for every writer of the process. moto numbers a shard's
     records without a lock (its put_record: "not safe for concurrency"), so two writers
-    putting at once - one per market in one process - can draw the same sequence number, and
-    one record then silently replaces the other."""
+    putting at once - one per market in one process - could draw the same sequence number,
+    and one record would silently replace the other. Not reproduced here (the GIL mostly
+    serialises it), but nothing is lost by taking turns on an emulator."""
     return _EMULATOR_PUTS if endpoint_url else contextlib.nullcontext()
 
 
