@@ -27,8 +27,7 @@ from k2.adapters.iceberg import trades_catalog
 from k2.adapters.query.duckdb_engine import LocalQueryEngine
 from k2.config import LakeSettings
 from k2.domain import schema
-from k2.domain.instrument import EXCHANGE_BY_MARKET
-from k2.domain.query.planner import Plan, Scope, plan
+from k2.domain.query.planner import Plan, every_trade, plan
 from k2.domain.query.results import shape
 from k2.domain.query.spec import OhlcvQuery, TimeRange, instant, markets, symbol
 from k2.domain.query.sql_guard import guard_select
@@ -54,18 +53,8 @@ class Lake:
                market: str = "spot") -> pa.Table:  # fmt: skip
         """Every trade of `symbols` (default: all) on `market` (spot, usdm, coinm, a comma
         list or all) in [start, end), in TradeV2's schema, ordered by instrument, time, id."""
-        chosen, exchanges = _symbols(symbols), _exchanges(market)
-        since, until = _when(start, "start", EARLIEST), _when(end, "end", LATEST)
-        columns = ", ".join(f'"{name}"' for name in schema.field_names())
-        where = f"exchange IN ({', '.join('?' for _ in exchanges)})"
-        if chosen:
-            where += f" AND symbol IN ({', '.join('?' for _ in chosen)})"
-        sql = (
-            f'SELECT {columns} FROM trades WHERE {where} AND "timestamp" >= ?'  # noqa: S608 - names from the schema, values bound
-            f' AND "timestamp" < ? ORDER BY exchange, symbol, "timestamp", source_sequence'
-        )
-        scope = Scope(chosen, exchanges, since, until)
-        table = self._engine.execute(Plan(sql, (*exchanges, *chosen, since, until), scope),
+        span = _span(start, end)
+        table = self._engine.execute(every_trade(markets(market), _symbols(symbols), span),
                                      TIMEOUT_S)  # fmt: skip
         return table.cast(schema.arrow_schema())
 
@@ -76,8 +65,7 @@ class Lake:
         chosen = _symbols(symbols)
         if not chosen:
             raise ValueError("bars need at least one symbol")
-        span = TimeRange(_when(start, "start", EARLIEST), _when(end, "end", LATEST))
-        spec = OhlcvQuery(chosen, interval, span, markets(market), trades)
+        spec = OhlcvQuery(chosen, interval, _span(start, end), markets(market), trades)
         table = shape(spec, self._engine.execute(plan(spec), TIMEOUT_S)).table
         assert table is not None
         return table
@@ -99,8 +87,9 @@ def _symbols(value: Symbols) -> tuple[str, ...]:
     return tuple(dict.fromkeys(symbol(name) for name in names))
 
 
-def _exchanges(market: str) -> tuple[str, ...]:
-    return tuple(EXCHANGE_BY_MARKET[name] for name in markets(market))
+def _span(start: When, end: When) -> TimeRange:
+    """[start, end); unbounded on either side when not given."""
+    return TimeRange(_when(start, "start", EARLIEST), _when(end, "end", LATEST))
 
 
 def _when(value: When, name: str, default: datetime) -> datetime:

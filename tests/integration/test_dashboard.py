@@ -17,10 +17,8 @@ from k2.binance.generator import generate_frames
 from k2_devtools.dashboard import PAGE_PATH, dashboard_pages
 from k2_devtools.local.environment import scoped_environment
 from k2_devtools.local.function_url import FunctionUrlServer
-from k2_devtools.local.lambda_context import LocalLambdaContext
-from normalize.handler import lambda_handler as normalize
 from query import handler as query_function
-from tests.support.events import kinesis_batches
+from tests.support.events import normalize_frames
 from tests.support.query import get
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -44,8 +42,7 @@ def dashboard(server_lake) -> Iterator[str]:
                                                  ("usdm", ["BTCUSDT"])]):  # fmt: skip
         frames = [f.frame for f in generate_frames(symbols, 2_000, seed=5, market=market)]
         first = 10**20 + number * 10**6
-        for event in kinesis_batches(frames, market=market, first_sequence=first):
-            assert normalize(event, LocalLambdaContext("normalize")) == {"batchItemFailures": []}
+        normalize_frames(frames, market, first)
     TradesCommitter(server_lake).run()
     query_function.close_engines()
     with scoped_environment({"QUERY_ENGINE": "local"}):

@@ -23,11 +23,9 @@ from k2_devtools.cli.main import k2
 from k2_devtools.cli.main import main as k2_main
 from k2_devtools.local.environment import scoped_environment
 from k2_devtools.local.function_url import FunctionUrlServer
-from k2_devtools.local.lambda_context import LocalLambdaContext
-from normalize.handler import lambda_handler as normalize
 from query import handler as query_function
 from tests.support.docs import ROOT, code_blocks
-from tests.support.events import kinesis_batches
+from tests.support.events import normalize_frames
 
 pytestmark = pytest.mark.integration
 DOCUMENTS = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md"))]
@@ -84,8 +82,7 @@ def documented_lake(server_lake, tmp_path) -> Iterator[str]:
     """Generated BTCUSDT and ETHUSDT trades of 2024-08-08 (the days the docs query), committed,
     behind a function URL; the working directory is a scratch one for the files they write."""
     frames = [f.frame for f in generate_frames(["BTCUSDT", "ETHUSDT"], 1_500, seed=2)]
-    for event in kinesis_batches(frames):
-        assert normalize(event, LocalLambdaContext("normalize")) == {"batchItemFailures": []}
+    normalize_frames(frames)
     TradesCommitter(server_lake).run()
     query_function.close_engines()
     server = FunctionUrlServer(query_function.lambda_handler, "query")

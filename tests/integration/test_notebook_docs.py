@@ -13,11 +13,9 @@ import pytest
 from k2.adapters.iceberg.committer import TradesCommitter
 from k2.binance.generator import generate_frames
 from k2_devtools.local.environment import scoped_environment
-from k2_devtools.local.lambda_context import LocalLambdaContext
-from normalize.handler import lambda_handler as normalize
 from query import handler as query_function
 from tests.support.docs import code_blocks
-from tests.support.events import kinesis_batches
+from tests.support.events import normalize_frames
 from tests.support.query import get
 
 pytestmark = pytest.mark.integration
@@ -29,8 +27,7 @@ DAY = {"start": "2024-08-08", "end": "2024-08-09"}
 def half_committed(server_lake):
     frames = [f.frame for f in generate_frames(["BTCUSDT", "ETHUSDT"], TRADES, seed=3)]
     for number, half in enumerate([frames[: len(frames) // 2], frames[len(frames) // 2 :]]):
-        for event in kinesis_batches(half, first_sequence=10**20 + number * 10**6):
-            assert normalize(event, LocalLambdaContext("normalize")) == {"batchItemFailures": []}
+        normalize_frames(half, first_sequence=10**20 + number * 10**6)
         if number == 0:
             TradesCommitter(server_lake).run()
     committed: dict[str, int] = {}

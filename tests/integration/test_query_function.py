@@ -24,11 +24,9 @@ from k2.domain.query.results import RESULT_SCHEMAS, shape
 from k2.domain.query.spec import parse_request
 from k2_devtools.cli.main import main as k2_main
 from k2_devtools.local.environment import scoped_environment
-from k2_devtools.local.lambda_context import LocalLambdaContext
-from normalize.handler import lambda_handler as normalize
 from query import handler as query_function
 from tests.support.cli import K2
-from tests.support.events import kinesis_batches
+from tests.support.events import normalize_frames
 from tests.support.query import bars_from_frames, comparable, get
 from tests.support.recordings import RECORDED_TRADE_IDS
 
@@ -50,8 +48,7 @@ def raw_trades(recordings) -> list[dict]:
 @pytest.fixture
 def session_lake(server_lake, recordings):
     frames = [recorded.frame for path in recordings for recorded in read_recording(path)]
-    for event in kinesis_batches(frames):
-        assert normalize(event, LocalLambdaContext("normalize")) == {"batchItemFailures": []}
+    normalize_frames(frames)
     query_function.close_engines()
     with scoped_environment({"QUERY_ENGINE": "local"}):
         yield server_lake

@@ -11,10 +11,8 @@ import pytest
 from k2.adapters.iceberg.committer import TradesCommitter
 from k2.binance.generator import generate_frames
 from k2_devtools.local.environment import scoped_environment
-from k2_devtools.local.lambda_context import LocalLambdaContext
-from normalize.handler import lambda_handler as normalize
 from query import handler as query_function
-from tests.support.events import kinesis_batches
+from tests.support.events import normalize_frames
 from tests.support.query import bars_from_frames, comparable, get
 
 pytestmark = pytest.mark.integration
@@ -49,10 +47,7 @@ def market_lake(server_lake, market_frames):
     for number, half in enumerate(halves):
         for index, (market, frames) in enumerate(half.items()):
             sequences = 10**20 + (number * len(half) + index) * 10**6  # one range per call
-            for event in kinesis_batches(frames, market=market, first_sequence=sequences):
-                assert normalize(event, LocalLambdaContext("normalize")) == {
-                    "batchItemFailures": []
-                }
+            normalize_frames(frames, market, sequences)
         if number == 0:
             TradesCommitter(server_lake).run()
     query_function.close_engines()

@@ -64,6 +64,18 @@ def kinesis_batches(
     ]
 
 
+def normalize_frames(
+    frames: list[bytes], market: str = DEFAULT_MARKET, first_sequence: int = 10**20
+) -> None:
+    """`frames` through the normalize function as Kinesis batches (kinesis_batches), into the
+    staging lake; every batch must succeed."""
+    from k2_devtools.local.lambda_context import LocalLambdaContext
+    from normalize.handler import lambda_handler as normalize
+
+    for event in kinesis_batches(frames, market=market, first_sequence=first_sequence):
+        assert normalize(event, LocalLambdaContext("normalize")) == {"batchItemFailures": []}
+
+
 def soak_function_env(stream_name: str) -> dict[str, str]:
     """What the soak function reads besides the lake settings (template.yaml, SoakFunction)."""
     return {

@@ -29,6 +29,7 @@ from k2.domain.query.spec import (
     QuerySpec,
     SqlQuery,
     SymbolsQuery,
+    TimeRange,
     TradesQuery,
 )
 from k2.domain.query.sql_guard import capped, guard_select
@@ -82,6 +83,21 @@ def _exchanges(markets: Markets) -> tuple[str, ...]:
 
 def _in(count: int) -> str:
     return f"({', '.join('?' for _ in range(count))})"
+
+
+def every_trade(markets: Markets, symbols: tuple[str, ...], time: TimeRange) -> Plan:
+    """Every trade of `symbols` (empty: all) on `markets` in the range, ordered by
+    instrument, time and id: no page limit (the notebook API, k2_devtools.notebook)."""
+    exchanges = _exchanges(markets)
+    where = f"exchange IN {_in(len(exchanges))}"
+    if symbols:
+        where += f" AND symbol IN {_in(len(symbols))}"
+    sql = (
+        f'SELECT {_columns()} FROM trades WHERE {where} AND "timestamp" >= ?'  # noqa: S608
+        f' AND "timestamp" < ? ORDER BY exchange, symbol, "timestamp", source_sequence'
+    )
+    scope = Scope(symbols, exchanges, time.start, time.end)
+    return Plan(sql, (*exchanges, *symbols, time.start, time.end), scope)
 
 
 def _trades(spec: TradesQuery) -> Plan:
